@@ -1,0 +1,1 @@
+"""Job graphs and the ``ttpflow`` command line."""

@@ -1,0 +1,1 @@
+"""pydantic v2 models at ttpflow's edges: events, dead letters, hits, alerts, rule files."""

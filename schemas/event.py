@@ -1,0 +1,241 @@
+"""The unified event model.
+
+Field names follow the Elastic Common Schema (ECS) 8.x: it is nested the way detection rules
+already think (``process.parent.executable``, ``source.ip``), Winlogbeat and Elastic Agent emit it
+natively, and Sigma's own ECS pipelines map onto it. OCSF's class/category split would force every
+parser to pick one class per record; ECS lets one record carry process, network and user facts
+together, as a Sysmon network event does.
+
+Inside the job the event travels as the plain ``dict`` produced by :meth:`Event.to_record` (cheap to
+pickle between Flink operators); it is validated by this model once, at the normalize edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EVENT_SCHEMA_VERSION = 1
+
+# Events outside this range are almost always clock or parser bugs; they go to the dead letter.
+MIN_EVENT_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_FUTURE_SKEW_MS = 7 * 24 * 3600 * 1000
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class EventMeta(_Part):
+    kind: Literal["event", "alert", "metric", "state"] = "event"
+    category: list[str] = Field(default_factory=list)
+    type: list[str] = Field(default_factory=list)
+    action: str | None = None
+    outcome: Literal["success", "failure", "unknown"] | None = None
+    code: str | None = None
+    provider: str | None = None
+    dataset: str | None = None
+    id: str | None = None
+    severity: int | None = None
+
+
+class Os(_Part):
+    family: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+class Host(_Part):
+    name: str | None = None
+    hostname: str | None = None
+    domain: str | None = None
+    ip: list[str] = Field(default_factory=list)
+    os: Os | None = None
+    criticality: int | None = Field(default=None, ge=0, le=10)
+
+
+class User(_Part):
+    name: str | None = None
+    domain: str | None = None
+    id: str | None = None
+    email: str | None = None
+    roles: list[str] = Field(default_factory=list)
+    privileged: bool | None = None
+    target: User | None = None
+
+
+class Hash(_Part):
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    imphash: str | None = None
+
+
+class ParentProcess(_Part):
+    pid: int | None = None
+    entity_id: str | None = None
+    executable: str | None = None
+    name: str | None = None
+    command_line: str | None = None
+
+
+class Process(_Part):
+    pid: int | None = None
+    entity_id: str | None = None
+    executable: str | None = None
+    name: str | None = None
+    command_line: str | None = None
+    working_directory: str | None = None
+    integrity_level: str | None = None
+    user: str | None = None
+    parent: ParentProcess | None = None
+    hash: Hash | None = None
+
+
+class Endpoint(_Part):
+    ip: str | None = None
+    port: int | None = Field(default=None, ge=0, le=65535)
+    domain: str | None = None
+    bytes: int | None = None
+    packets: int | None = None
+    user: str | None = None
+
+
+class Network(_Part):
+    transport: str | None = None
+    protocol: str | None = None
+    direction: str | None = None
+    bytes: int | None = None
+    community_id: str | None = None
+
+
+class Dns(_Part):
+    question_name: str | None = None
+    question_type: str | None = None
+    answers: list[str] = Field(default_factory=list)
+    response_code: str | None = None
+
+
+class Http(_Part):
+    method: str | None = None
+    url: str | None = None
+    status_code: int | None = None
+    user_agent: str | None = None
+    host: str | None = None
+
+
+class Tls(_Part):
+    server_name: str | None = None
+    version: str | None = None
+    ja3: str | None = None
+
+
+class Authentication(_Part):
+    logon_type: str | None = None
+    method: str | None = None
+    mfa: bool | None = None
+    outcome: Literal["success", "failure", "unknown"] | None = None
+    session_id: str | None = None
+
+
+class Cloud(_Part):
+    provider: str | None = None
+    account: str | None = None
+    region: str | None = None
+    service: str | None = None
+    api_call: str | None = None
+    principal: str | None = None
+    user_agent: str | None = None
+
+
+class File(_Part):
+    path: str | None = None
+    name: str | None = None
+    hash: Hash | None = None
+
+
+class Registry(_Part):
+    path: str | None = None
+    key: str | None = None
+    value: str | None = None
+    data: str | None = None
+
+
+class Origin(_Part):
+    """Where a record came from, for replay and forensics."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    file: str | None = None
+    line: int | None = None
+
+
+class Threat(_Part):
+    """ATT&CK ids the record already carried (EDR alerts) or that a technique map assigned."""
+
+    technique_ids: list[str] = Field(default_factory=list)
+
+    @field_validator("technique_ids")
+    @classmethod
+    def _upper_unique(cls, ids: list[str]) -> list[str]:
+        seen: dict[str, None] = {}
+        for raw in ids:
+            tid = raw.strip().upper()
+            if not _is_technique_id(tid):
+                raise ValueError(f"expected an ATT&CK technique id like T1059 or T1059.001, got {raw!r}")
+            seen.setdefault(tid, None)
+        return list(seen)
+
+
+def _is_technique_id(tid: str) -> bool:
+    if len(tid) < 5 or tid[0] != "T" or not tid[1:5].isdigit():
+        return False
+    rest = tid[5:]
+    return rest == "" or (len(rest) == 4 and rest[0] == "." and rest[1:].isdigit())
+
+
+class Event(_Part):
+    schema_version: int = EVENT_SCHEMA_VERSION
+    timestamp_ms: int = Field(description="event time, UTC epoch milliseconds")
+    ingest_ms: int | None = None
+    source_format: str
+    parser_version: str
+    raw_sha256: str = Field(description="first 16 hex chars of sha256 over the raw payload bytes")
+    id: str | None = None
+    event: EventMeta = Field(default_factory=EventMeta)
+    host: Host = Field(default_factory=Host)
+    user: User | None = None
+    process: Process | None = None
+    source: Endpoint | None = None
+    destination: Endpoint | None = None
+    network: Network | None = None
+    dns: Dns | None = None
+    http: Http | None = None
+    tls: Tls | None = None
+    authentication: Authentication | None = None
+    cloud: Cloud | None = None
+    file: File | None = None
+    registry: Registry | None = None
+    threat: Threat = Field(default_factory=Threat)
+    origin: Origin = Field(default_factory=Origin)
+    original: dict[str, Any] = Field(default_factory=dict, description="vendor fields, for rule matching")
+
+    @field_validator("timestamp_ms")
+    @classmethod
+    def _sane_time(cls, ts: int) -> int:
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        if ts < MIN_EVENT_TIME_MS or ts > now_ms + MAX_FUTURE_SKEW_MS:
+            raise ValueError(
+                f"event time {ts} ms is outside 2000-01-01 .. now+7d; check the timestamp field"
+            )
+        return ts
+
+    def to_record(self) -> dict[str, Any]:
+        """The plain-dict form that travels through the job."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+
+
+User.model_rebuild()

@@ -1,0 +1,28 @@
+"""A technique hit: one event matched one detection (Sigma rule, technique map, or the event's own ids)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HIT_SCHEMA_VERSION = 1
+
+
+class TechniqueHit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = HIT_SCHEMA_VERSION
+    hit_id: str = Field(description="deterministic: raw_sha256 of the event + rule id")
+    timestamp_ms: int
+    rule_id: str
+    rule_title: str
+    rule_source: Literal["sigma", "technique_map", "event"]
+    level: Literal["informational", "low", "medium", "high", "critical"] = "medium"
+    status: str | None = None
+    techniques: list[str] = Field(default_factory=list, description="sub-techniques kept as given")
+    tactics: list[str] = Field(default_factory=list, description="ATT&CK tactic short names, kill-chain order")
+    matched_fields: list[str] = Field(default_factory=list)
+    host: str | None = None
+    user: str | None = None
+    event: dict[str, Any]

@@ -1,0 +1,1 @@
+"""ttpflow's logic as plain Python, plus thin PyFlink wrappers (``udfs/flink_*.py``)."""

@@ -1,0 +1,1 @@
+"""Parsers from vendor formats into :class:`schemas.event.Event`."""

@@ -1,0 +1,82 @@
+"""Decode raw bytes into JSON with the hostile-input limits every parser relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from udfs.normalize.errors import NormalizeError
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 1_048_576
+    max_depth: int = 32
+    max_array: int = 10_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def raw_sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise NormalizeError("duplicate_key", f"key {key!r} appears more than once in one object")
+        out[key] = value
+    return out
+
+
+_KEY_END = re.compile(rb'"\s*:')
+
+
+def _count_keys(value: Any, limits: Limits, depth: int = 0) -> int:
+    """Enforce depth and array caps; return how many object keys the decoded value holds."""
+    if depth > limits.max_depth:
+        raise NormalizeError("too_deep", f"JSON nesting deeper than {limits.max_depth} levels")
+    keys = 0
+    if isinstance(value, dict):
+        keys = len(value)
+        for child in value.values():
+            if isinstance(child, dict | list):
+                keys += _count_keys(child, limits, depth + 1)
+    elif isinstance(value, list):
+        if len(value) > limits.max_array:
+            raise NormalizeError("huge_array", f"array of {len(value)} items, cap is {limits.max_array}")
+        for child in value:
+            if isinstance(child, dict | list):
+                keys += _count_keys(child, limits, depth + 1)
+    return keys
+
+
+def decode_json_object(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Bytes to a JSON object, or a :class:`NormalizeError` naming what is wrong."""
+    if len(payload) > limits.max_bytes:
+        raise NormalizeError("oversized", f"{len(payload)} bytes, cap is {limits.max_bytes}")
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NormalizeError("invalid_utf8", f"byte {exc.start}: {exc.reason}") from None
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise NormalizeError("not_json", str(exc)) from None
+    except RecursionError:
+        raise NormalizeError("too_deep", "JSON nesting too deep to decode") from None
+    if not isinstance(value, dict):
+        raise NormalizeError("schema", f"$: expected a JSON object, got {type(value).__name__}")
+    keys = _count_keys(value, limits)
+    # orjson keeps the last duplicate silently. Every key ends in `":`; when the decoded value holds
+    # fewer keys than the text has key endings, a duplicate may exist, so re-parse strictly.
+    if len(_KEY_END.findall(payload)) > keys:
+        json.loads(payload, object_pairs_hook=_reject_duplicates)
+    return value
