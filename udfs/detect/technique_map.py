@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.event import Threat
+from udfs.rulefile import RuleFileError, load_yaml_model
+
+__all__ = ["RuleFileError", "TechniqueMap", "load_technique_map"]
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
@@ -41,10 +43,6 @@ class TechniqueMapFile(BaseModel):
     entries: list[TechniqueMapEntry]
 
 
-class RuleFileError(ValueError):
-    """A rule file that cannot load: names the file, line and field."""
-
-
 @dataclass(frozen=True)
 class TechniqueMap:
     map_id: str
@@ -63,40 +61,8 @@ class TechniqueMap:
         return self.index.get(base)
 
 
-def _line_of(text: str, path: tuple[Any, ...]) -> int | None:
-    """Best effort: the line of the YAML node at ``path`` (keys and list indexes)."""
-    try:
-        node = yaml.compose(text)
-        for part in path:
-            if node is None:
-                return None
-            if isinstance(node, yaml.MappingNode):
-                node = next((v for k, v in node.value if k.value == part), None)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-                node = node.value[part]
-            else:
-                break
-        return node.start_mark.line + 1 if node is not None else None
-    except yaml.YAMLError:
-        return None
-
-
 def load_technique_map(path: Path) -> TechniqueMap:
-    text = path.read_text()
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else "?"
-        raise RuleFileError(f"{path}:{line}: not valid YAML: {exc}") from None
-    try:
-        parsed = TechniqueMapFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line = _line_of(text, loc) or "?"
-        field = ".".join(str(p) for p in loc)
-        raise RuleFileError(f"{path}:{line}: field {field}: {err['msg']}") from None
+    parsed = load_yaml_model(path, TechniqueMapFile)
     index: dict[str, TechniqueMapEntry] = {}
     for entry in parsed.entries:
         for name in entry.match:

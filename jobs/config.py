@@ -1,0 +1,47 @@
+"""Job configuration: one picklable value handed to every operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from udfs.normalize.rawjson import Limits
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
+
+# Chosen after measuring both (see README, "Python execution mode"): process mode isolates the
+# Python worker from the TaskManager JVM, so several jobs share a TaskManager and savepoints restore
+# with their state; thread mode was ~2x faster but failed on a second job per JVM (pemja on JDK 17).
+PYTHON_EXECUTION_MODE = "process"
+
+
+@dataclass(frozen=True)
+class Topics:
+    raw: tuple[str, ...] = ("ttpflow.raw",)
+    alerts: str = "ttpflow.alerts"
+    signals: str = "ttpflow.signals"
+    dead_letter: str = "ttpflow.dead-letter"
+    late: str = "ttpflow.late"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    rules_dir: str = str(DEFAULT_RULES_DIR)
+    sigma_paths: tuple[str, ...] = ()
+    default_format: str | None = None  # None: detect the format per record
+    topic_formats: dict[str, str] = field(default_factory=dict)
+    out_of_orderness_ms: int = 60_000
+    idleness_ms: int = 30_000
+    allowed_lateness_ms: int = 0
+    checkpoint_interval_ms: int = 10_000
+    max_record_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    topics: Topics = field(default_factory=Topics)
+    bootstrap_servers: str | None = None
+    consumer_group: str = "ttpflow"
+    transactional_id_prefix: str = "ttpflow"
+    parallelism: int = 1
+
+    def limits(self) -> Limits:
+        return Limits(max_bytes=self.max_record_bytes, max_depth=self.max_json_depth)

@@ -1,0 +1,1 @@
+"""Correlation over technique hits: sequences per entity, in event time."""
