@@ -148,8 +148,8 @@ def run_files(config: JobConfig, paths: list[Path]) -> Iterator[tuple[str, str]]
     ]
     merged = streams[0].union(*streams[1:])
     with merged.execute_and_collect("ttpflow (files)") as results:
-        for name, line in results:
-            yield name, line
+        for row in results:
+            yield row[0], row[1]
 
 
 def parse_args(argv: list[str]) -> JobConfig:

@@ -1,0 +1,187 @@
+"""A standalone Flink session cluster on loopback, driven through the scripts apache-flink ships.
+
+Also the client side of the cluster path: submit the job, stop it with a savepoint, resume it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyflink
+
+from jobs.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE
+
+PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
+FLINK_BIN = PYFLINK_HOME / "bin"
+CONFIG_TEMPLATE = PROJECT_ROOT / "flink-conf" / "cluster" / "config.yaml"
+JOB_SCRIPT = PROJECT_ROOT / "jobs" / "flink_job.py"
+SAVEPOINT_META = "ttpflow-savepoint.json"
+TTPFLOW_STATE_FORMAT = 1  # bump when a state layout changes; migrations live in udfs/correlate/state.py
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class FlinkCluster:
+    state_dir: Path = PROJECT_ROOT / ".ttpflow" / "flink"
+    rest_port: int = 8081
+    rpc_port: int = 6123
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.state_dir / "conf"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["FLINK_CONF_DIR"] = str(self.conf_dir)
+        env["FLINK_LOG_DIR"] = str(self.state_dir / "log")
+        env["FLINK_HOME"] = str(PYFLINK_HOME)
+        # The CLI's own Python (for -py) must be the venv's, which has pyflink and ttpflow.
+        env["PYFLINK_CLIENT_EXECUTABLE"] = sys.executable
+        return env
+
+    def render_config(self) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        for sub in ("pid", "log", "checkpoints", "savepoints"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        text = (
+            CONFIG_TEMPLATE.read_text()
+            .replace("@STATE_DIR@", str(self.state_dir.resolve()))
+            .replace("@REST_PORT@", str(self.rest_port))
+            .replace("@RPC_PORT@", str(self.rpc_port))
+        )
+        (self.conf_dir / "config.yaml").write_text(text)
+        for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties"):
+            shutil.copy(PYFLINK_HOME / "conf" / name, self.conf_dir / name)
+
+    def running(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.rest_url}/overview", timeout=2) as resp:
+                return json.load(resp).get("taskmanagers", 0) >= 1
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def start(self, timeout_s: float = 120) -> None:
+        if self.running():
+            return
+        if _port_taken(self.rest_port):
+            raise ClusterError(f"port {self.rest_port} is taken by something that is not a Flink cluster")
+        self.render_config()
+        for script in ("jobmanager.sh", "taskmanager.sh"):
+            subprocess.run(["bash", str(FLINK_BIN / script), "start"], env=self._env(), check=True,
+                           capture_output=True, timeout=60)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.running():
+                return
+            time.sleep(1)
+        raise ClusterError(f"cluster not up after {timeout_s:.0f}s; logs in {self.state_dir / 'log'}")
+
+    def stop(self) -> None:
+        if not self.conf_dir.exists():
+            return
+        for script in ("taskmanager.sh", "jobmanager.sh"):
+            subprocess.run(["bash", str(FLINK_BIN / script), "stop-all"], env=self._env(),
+                           capture_output=True, timeout=120)
+
+    def _flink(self, *args: str, timeout_s: float = 300) -> str:
+        cmd = ["bash", str(FLINK_BIN / "flink"), *args]
+        proc = subprocess.run(cmd, env=self._env(), capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+            raise ClusterError(f"flink {args[0]} failed (exit {proc.returncode}):\n{tail}")
+        return proc.stdout
+
+    def submit(self, job_args: list[str], savepoint: str | None = None) -> str:
+        """Submit jobs/flink_job.py detached; return the job id."""
+        args = ["run", "-m", f"127.0.0.1:{self.rest_port}", "-d"]
+        if savepoint:
+            check_savepoint(savepoint)
+            args += ["-s", savepoint]
+        args += ["-py", str(JOB_SCRIPT), "-pyexec", sys.executable, "-pyclientexec", sys.executable, *job_args]
+        out = self._flink(*args)
+        match = re.search(r"JobID ([0-9a-f]{32})", out)
+        if not match:
+            raise ClusterError(f"could not find the job id in flink's output:\n{out[-2000:]}")
+        return match.group(1)
+
+    def job_state(self, job_id: str) -> str:
+        with urllib.request.urlopen(f"{self.rest_url}/jobs/{job_id}", timeout=5) as resp:
+            return json.load(resp)["state"]
+
+    def wait_running(self, job_id: str, timeout_s: float = 120) -> None:
+        """Wait until every task of the job runs (sources are then consuming)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{self.rest_url}/jobs/{job_id}", timeout=5) as resp:
+                job = json.load(resp)
+            if job["state"] in ("FAILED", "CANCELED", "FINISHED"):
+                raise ClusterError(f"job {job_id} is {job['state']}; see {self.state_dir / 'log'}")
+            vertices = job.get("vertices", [])
+            if job["state"] == "RUNNING" and vertices and all(v["status"] == "RUNNING" for v in vertices):
+                return
+            time.sleep(1)
+        raise ClusterError(f"job {job_id} not running after {timeout_s:.0f}s")
+
+    def stop_with_savepoint(self, job_id: str, savepoint_dir: Path) -> Path:
+        savepoint_dir.mkdir(parents=True, exist_ok=True)
+        out = self._flink("stop", "-m", f"127.0.0.1:{self.rest_port}",
+                          "--savepointPath", savepoint_dir.resolve().as_uri(), job_id)
+        match = re.search(r"Savepoint completed\. Path: (\S+)", out)
+        if not match:
+            raise ClusterError(f"no savepoint path in flink's output:\n{out[-2000:]}")
+        path = Path(match.group(1).removeprefix("file:"))
+        write_savepoint_meta(path)
+        return path
+
+
+def write_savepoint_meta(savepoint: Path) -> None:
+    meta = {
+        "python_execution_mode": PYTHON_EXECUTION_MODE,
+        "state_format": TTPFLOW_STATE_FORMAT,
+        "written_by": "ttpflow",
+    }
+    (savepoint / SAVEPOINT_META).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def check_savepoint(savepoint: str) -> None:
+    """Refuse a savepoint this build would restore wrongly (thread-mode state reads back empty)."""
+    path = Path(savepoint.removeprefix("file:"))
+    if not (path / "_metadata").is_file():
+        raise ClusterError(f"{savepoint}: not a Flink savepoint (no _metadata file)")
+    meta_file = path / SAVEPOINT_META
+    if not meta_file.is_file():
+        raise ClusterError(
+            f"{savepoint}: no {SAVEPOINT_META}; take savepoints with `ttpflow stop --savepoint DIR` so the "
+            "Python execution mode is recorded"
+        )
+    meta = json.loads(meta_file.read_text())
+    if meta.get("python_execution_mode") != PYTHON_EXECUTION_MODE:
+        raise ClusterError(
+            f"{savepoint} was taken in python.execution-mode={meta.get('python_execution_mode')}; this job "
+            f"runs in {PYTHON_EXECUTION_MODE}. Restoring across modes comes up with empty state: refused."
+        )
+    if meta.get("state_format", 0) > TTPFLOW_STATE_FORMAT:
+        raise ClusterError(f"{savepoint} was written by a newer ttpflow (state format {meta['state_format']})")
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
