@@ -30,7 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     jsonlog.configure()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after a bare `--` is handed through untouched (e.g. job options for `submit`).
+    passthrough: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = build_parser().parse_args(argv)
+    args.passthrough = passthrough
     try:
         return int(args.func(args) or 0)
     except UserError as err:

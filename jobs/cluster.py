@@ -53,6 +53,7 @@ class FlinkCluster:
         env["FLINK_CONF_DIR"] = str(self.conf_dir)
         env["FLINK_LOG_DIR"] = str(self.state_dir / "log")
         env["FLINK_HOME"] = str(PYFLINK_HOME)
+        env["FLINK_LIB_DIR"] = str(self.state_dir / "lib")
         # The CLI's own Python (for -py) must be the venv's, which has pyflink and ttpflow.
         env["PYFLINK_CLIENT_EXECUTABLE"] = sys.executable
         return env
@@ -70,6 +71,20 @@ class FlinkCluster:
         (self.conf_dir / "config.yaml").write_text(text)
         for name in ("log4j.properties", "log4j-cli.properties", "log4j-console.properties"):
             shutil.copy(PYFLINK_HOME / "conf" / name, self.conf_dir / name)
+        self._link_lib()
+
+    def _link_lib(self) -> None:
+        """The cluster's lib/: the package's jars plus flink-python, which the package keeps in opt/.
+
+        Without flink-python on the cluster classpath the JobManager cannot deserialize Python
+        operators. The Kafka connector is not added here: each job ships it in pipeline.jars.
+        """
+        lib = self.state_dir / "lib"
+        if lib.exists():
+            shutil.rmtree(lib)
+        lib.mkdir(parents=True)
+        for jar in [*(PYFLINK_HOME / "lib").glob("*.jar"), *(PYFLINK_HOME / "opt").glob("flink-python-*.jar")]:
+            (lib / jar.name).symlink_to(jar)
 
     def running(self) -> bool:
         try:
@@ -97,6 +112,8 @@ class FlinkCluster:
     def stop(self) -> None:
         if not self.conf_dir.exists():
             return
+        if not (self.state_dir / "lib").is_dir():
+            self._link_lib()
         for script in ("taskmanager.sh", "jobmanager.sh"):
             subprocess.run(["bash", str(FLINK_BIN / script), "stop-all"], env=self._env(),
                            capture_output=True, timeout=120)

@@ -21,9 +21,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _job_args(args: argparse.Namespace) -> list[str]:
-    extra = list(args.job_args or [])
-    if extra and extra[0] == "--":
-        extra = extra[1:]
+    extra = list(args.passthrough)
     if args.bootstrap_servers:
         extra = ["--bootstrap-servers", args.bootstrap_servers, *extra]
     return extra
@@ -43,7 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "resume":
             parser.add_argument("savepoint", help="savepoint directory (printed by `ttpflow stop`)")
         parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, HOST:PORT")
-        parser.add_argument("job_args", nargs=argparse.REMAINDER, help="job options after --")
         parser.set_defaults(func=submit_cmd)
 
     stop = sub.add_parser("stop", help="stop the job with a savepoint")
