@@ -27,6 +27,7 @@ FLINK_BIN = PYFLINK_HOME / "bin"
 CONFIG_TEMPLATE = PROJECT_ROOT / "flink-conf" / "cluster" / "config.yaml"
 JOB_SCRIPT = PROJECT_ROOT / "jobs" / "flink_job.py"
 SAVEPOINT_META = "ttpflow-savepoint.json"
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".ttpflow" / "flink"
 TTPFLOW_STATE_FORMAT = 1  # bump when a state layout changes; migrations live in udfs/correlate/state.py
 
 
@@ -36,7 +37,7 @@ class ClusterError(RuntimeError):
 
 @dataclass(frozen=True)
 class FlinkCluster:
-    state_dir: Path = PROJECT_ROOT / ".ttpflow" / "flink"
+    state_dir: Path = DEFAULT_STATE_DIR
     rest_port: int = 8081
     rpc_port: int = 6123
 

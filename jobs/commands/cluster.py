@@ -13,11 +13,16 @@ LAST_JOB = "last-job-id"
 def _cluster(args: argparse.Namespace):
     from jobs.cluster import FlinkCluster
 
-    return FlinkCluster(rest_port=args.rest_port)
+    return FlinkCluster(state_dir=args.cluster_dir, rest_port=args.rest_port, rpc_port=args.rpc_port)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
+    from jobs.cluster import DEFAULT_STATE_DIR
+
     parser.add_argument("--rest-port", type=int, default=8081, help="JobManager REST port (default 8081)")
+    parser.add_argument("--rpc-port", type=int, default=6123, help="JobManager RPC port (default 6123)")
+    parser.add_argument("--cluster-dir", type=Path, default=DEFAULT_STATE_DIR,
+                        help="config, logs, pids and checkpoints of the local cluster (default .ttpflow/flink)")
 
 
 def _job_args(args: argparse.Namespace) -> list[str]:

@@ -1,0 +1,63 @@
+"""Run the real ``ttpflow`` command line (and so a real Flink MiniCluster) from tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class FileRun:
+    alerts: list[dict[str, Any]]
+    dead_letters: list[dict[str, Any]]
+    signals: list[dict[str, Any]]
+    late: list[dict[str, Any]]
+    stderr: str
+
+
+def ttpflow(*args: str, timeout_s: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout_s,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ttpflow {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def run_files(tmp: Path, inputs: list[Path], *extra: str) -> FileRun:
+    out = {name: tmp / f"{name}.jsonl" for name in ("alerts", "dead", "signals", "late")}
+    proc = ttpflow(
+        "run", "--input", *map(str, inputs), "--output", str(out["alerts"]), "--dead-letter", str(out["dead"]),
+        "--signals", str(out["signals"]), "--late", str(out["late"]), *extra,
+    )
+    return FileRun(_read(out["alerts"]), _read(out["dead"]), _read(out["signals"]), _read(out["late"]), proc.stderr)
+
+
+def plain_event(event_id: str, ts_ms: int, host: str, technique: str | None = None, **extra: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    record: dict[str, Any] = {
+        "event_id": event_id,
+        "timestamp": datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat().replace("+00:00", "Z"),
+        "host": host,
+        **extra,
+    }
+    if technique:
+        record["attck_technique"] = technique
+    return record
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path

@@ -1,0 +1,94 @@
+"""The whole job in a real Flink MiniCluster, through the `ttpflow run` command line, on files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, run_files, write_jsonl
+
+SEED = PROJECT_ROOT / "samples" / "seed.jsonl"
+MIN = 60_000
+T0 = 1_714_557_600_000  # 2024-05-01T10:00:00Z
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory: pytest.TempPathFactory):
+    return run_files(tmp_path_factory.mktemp("seed"), [SEED])
+
+
+def test_seed_sample_gives_the_injection_then_c2_alert(seed_run) -> None:
+    by_rule = {(a["rule_id"], a["entity"]) for a in seed_run.alerts}
+    assert ("ttpflow-seq-injection-then-c2", "ws-finance-07") in by_rule
+    alert = next(a for a in seed_run.alerts if a["entity"] == "ws-finance-07")
+    assert [e["event_id"] for e in alert["evidence"]] == ["evt-0003", "evt-0005"]
+    assert alert["techniques"] == ["T1055.012", "T1071.001"]
+    assert alert["severity"]["factors"][0]["name"] == "rule_level"
+    assert all(len(e["raw_sha256"]) == 16 for e in alert["evidence"])
+
+
+def test_sixteen_minutes_apart_gives_no_alert(seed_run) -> None:
+    # ws-lab-31: T1055 at 10:03:00, T1071 at 10:19:01.
+    assert not [a for a in seed_run.alerts if a["entity"] == "ws-lab-31"]
+    assert {h["host"] for h in seed_run.signals} >= {"ws-lab-31"}
+
+
+def test_malformed_line_is_dead_lettered_byte_for_byte(seed_run) -> None:
+    lines = SEED.read_bytes().split(b"\n")
+    malformed = next(d for d in seed_run.dead_letters if d["reason"] == "not_json")
+    line_no = malformed["origin"]["line"]
+    assert malformed["origin"]["file"] == str(SEED)
+    assert malformed["raw"].encode() == lines[line_no - 1]
+    reasons = sorted(d["reason"] for d in seed_run.dead_letters)
+    assert reasons == ["bad_timestamp", "not_json", "unknown_format"]
+
+
+def test_no_log_line_holds_the_password(seed_run) -> None:
+    assert "Sup3rS3cret" in SEED.read_text() and "hunter2" in SEED.read_text()
+    assert seed_run.stderr.strip(), "the job logs something"
+    assert "Sup3rS3cret" not in seed_run.stderr and "hunter2" not in seed_run.stderr
+    for line in seed_run.stderr.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # structured
+
+
+def _campaign(host: str, offset: int, gap_min: int) -> list[dict]:
+    return [
+        plain_event(f"{host}-a", T0 + offset, host, "T1055"),
+        plain_event(f"{host}-noise", T0 + offset + 30_000, host, process_name="whoami.exe"),
+        plain_event(f"{host}-b", T0 + offset + gap_min * MIN, host, "T1071"),
+    ]
+
+
+def test_shuffled_within_the_bound_gives_the_same_alerts(tmp_path: Path) -> None:
+    events = []
+    for n in range(12):
+        events += _campaign(f"h{n:02d}", n * 7_000, gap_min=5 if n % 3 else 16)
+    events.sort(key=lambda e: e["timestamp"])
+    shuffled = list(events)
+    rng = random.Random(7)
+    # Swap only neighbours less than 20 s apart: within the 60 s out-of-orderness bound.
+    for _ in range(200):
+        i = rng.randrange(len(shuffled) - 1)
+        a, b = shuffled[i], shuffled[i + 1]
+        if abs(_ms(a) - _ms(b)) < 20_000:
+            shuffled[i], shuffled[i + 1] = b, a
+    assert shuffled != events
+    ordered = run_files(tmp_path / "o", [write_jsonl(_mk(tmp_path / "o") / "in.jsonl", events)])
+    mixed = run_files(tmp_path / "m", [write_jsonl(_mk(tmp_path / "m") / "in.jsonl", shuffled)])
+    assert sorted(a["id"] for a in ordered.alerts) == sorted(a["id"] for a in mixed.alerts)
+    assert len(ordered.alerts) == 8  # the 4 hosts with a 16-minute gap never alert
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _ms(event: dict) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)

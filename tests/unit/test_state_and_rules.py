@@ -1,0 +1,108 @@
+"""Versioned state records, rule-file errors with file and line, and savepoint mode checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jobs import cluster
+from udfs.correlate import state
+from udfs.rulefile import RuleFileError
+from udfs.rules import load_sequence_rules
+
+BUNDLED_RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+def test_partials_round_trip_with_version() -> None:
+    partials = {"r": [{"next_step": 1, "first_ms": 1, "last_ms": 1, "evidence": []}]}
+    text = state.encode_partials(partials)
+    assert json.loads(text)["v"] == state.PARTIALS_VERSION
+    assert state.decode_partials(text) == partials
+    assert state.decode_partials(None) == {}
+
+
+def test_state_from_a_newer_build_is_refused() -> None:
+    text = json.dumps({"v": state.PARTIALS_VERSION + 1, "partials": {}})
+    with pytest.raises(state.StateVersionError, match="newer"):
+        state.decode_partials(text)
+
+
+def test_unversioned_state_is_refused() -> None:
+    with pytest.raises(state.StateVersionError, match="version"):
+        state.decode_partials(json.dumps({"partials": {}}))
+
+
+def test_migrations_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "PARTIALS_VERSION", 2)
+    monkeypatch.setitem(
+        state._PARTIAL_MIGRATIONS, 1, lambda rec: {"v": 2, "partials": {k.upper(): v for k, v in rec["partials"].items()}}
+    )
+    assert state.decode_partials(json.dumps({"v": 1, "partials": {"r": []}})) == {"R": []}
+
+
+def test_bundled_sequence_rules_load() -> None:
+    rules = load_sequence_rules(BUNDLED_RULES)
+    ids = {r.id for r in rules}
+    assert "ttpflow-seq-injection-then-c2" in ids
+    seed = next(r for r in rules if r.id == "ttpflow-seq-injection-then-c2")
+    assert seed.within_ms == 15 * 60_000
+    assert [s.techniques for s in seed.steps] == [["T1055"], ["T1071"]]
+
+
+def test_bad_rule_names_file_line_and_field(tmp_path: Path) -> None:
+    (tmp_path / "sequences").mkdir()
+    bad = tmp_path / "sequences" / "bad.yaml"
+    bad.write_text(
+        "kind: sequence\nid: x\ntitle: t\nwithin: 15 minutes\nsteps:\n  - techniques: [T1055]\n  - techniques: [T1071]\n"
+    )
+    with pytest.raises(RuleFileError) as err:
+        load_sequence_rules(tmp_path)
+    assert f"{bad}:4: field within" in str(err.value)
+
+
+def test_duplicate_rule_id_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "sequences").mkdir()
+    body = "kind: sequence\nid: same\ntitle: t\nwithin: 5m\nsteps:\n  - techniques: [T1]\n  - techniques: [T2]\n"
+    (tmp_path / "sequences" / "a.yaml").write_text(body)
+    (tmp_path / "sequences" / "b.yaml").write_text(body)
+    with pytest.raises(RuleFileError, match="already defined"):
+        load_sequence_rules(tmp_path)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "sequences").mkdir()
+    (tmp_path / "sequences" / "broken.yaml").write_text("kind: sequence\nid: [unclosed\n")
+    with pytest.raises(RuleFileError, match=r"broken.yaml:\d+: not valid YAML"):
+        load_sequence_rules(tmp_path)
+
+
+def _fake_savepoint(tmp_path: Path, mode: str | None) -> Path:
+    sp = tmp_path / "savepoint-1"
+    sp.mkdir()
+    (sp / "_metadata").write_bytes(b"\x00")
+    if mode is not None:
+        (sp / cluster.SAVEPOINT_META).write_text(json.dumps({"python_execution_mode": mode, "state_format": 1}))
+    return sp
+
+
+def test_savepoint_from_the_same_mode_is_accepted(tmp_path: Path) -> None:
+    cluster.check_savepoint(str(_fake_savepoint(tmp_path, cluster.PYTHON_EXECUTION_MODE)))
+
+
+def test_savepoint_from_the_other_python_mode_is_refused(tmp_path: Path) -> None:
+    other = "thread" if cluster.PYTHON_EXECUTION_MODE == "process" else "process"
+    with pytest.raises(cluster.ClusterError, match="empty state: refused"):
+        cluster.check_savepoint(str(_fake_savepoint(tmp_path, other)))
+
+
+def test_savepoint_without_ttpflow_metadata_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(cluster.ClusterError, match="ttpflow stop --savepoint"):
+        cluster.check_savepoint(str(_fake_savepoint(tmp_path, None)))
+
+
+def test_write_savepoint_meta_records_the_mode(tmp_path: Path) -> None:
+    sp = _fake_savepoint(tmp_path, None)
+    cluster.write_savepoint_meta(sp)
+    assert json.loads((sp / cluster.SAVEPOINT_META).read_text())["python_execution_mode"] == "process"
