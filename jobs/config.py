@@ -35,6 +35,7 @@ class JobConfig:
     idleness_ms: int = 30_000
     allowed_lateness_ms: int = 0
     checkpoint_interval_ms: int = 10_000
+    restart_attempts: int = 0
     max_record_bytes: int = 1_048_576
     max_json_depth: int = 32
     topics: Topics = field(default_factory=Topics)
@@ -42,6 +43,9 @@ class JobConfig:
     consumer_group: str = "ttpflow"
     transactional_id_prefix: str = "ttpflow"
     parallelism: int = 1
+    assets_path: str | None = None  # asset inventory (rules/assets/inventory.yaml is a sample)
+    binding_max_age_ms: int = 86_400_000  # an address / session binding not seen again for this long is not trusted
+    state_ttl_ms: int = 7 * 86_400_000  # keyed correlate state untouched this long (processing time) is dropped
 
     def limits(self) -> Limits:
         return Limits(max_bytes=self.max_record_bytes, max_depth=self.max_json_depth)

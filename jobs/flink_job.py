@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from pyflink.common import Configuration, Row
@@ -20,7 +19,8 @@ from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, 
 from pyflink.table import StreamTableEnvironment
 
 from jobs import pipeline
-from jobs.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE, JobConfig, Topics
+from jobs.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE, JobConfig
+from jobs.options import add_kafka_job_args, config_from_args
 
 CONNECTOR_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "connectors"
 
@@ -48,7 +48,13 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     conf.set_string("python.map-state.read-cache-size", "10000")
     conf.set_string("python.map-state.write-cache-size", "10000")
     conf.set_string("table.exec.uid.generation", "ALWAYS")
-    conf.set_string("restart-strategy.type", "none")
+    if config.restart_attempts > 0:
+        conf.set_string("restart-strategy.type", "fixed-delay")
+        conf.set_string("restart-strategy.fixed-delay.attempts", str(config.restart_attempts))
+        conf.set_string("restart-strategy.fixed-delay.delay", "10 s")
+    else:
+        # Fail fast: with checkpointing on, Flink's default strategy would restart forever.
+        conf.set_string("restart-strategy.type", "none")
     if kafka:
         conf.set_string("pipeline.jars", ";".join(connector_jars()))
     env = StreamExecutionEnvironment.get_execution_environment(conf)
@@ -156,62 +162,6 @@ def parse_args(argv: list[str]) -> JobConfig:
     parser = argparse.ArgumentParser(prog="flink_job.py", description="ttpflow on Kafka topics")
     add_kafka_job_args(parser)
     return config_from_args(parser.parse_args(argv))
-
-
-def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
-    topics = Topics()
-    parser.add_argument("--bootstrap-servers", required=False, help="Kafka bootstrap servers, HOST:PORT")
-    parser.add_argument("--raw-topic", action="append", dest="raw_topics", metavar="TOPIC[=FORMAT]",
-                        help=f"input topic, optionally with a fixed format (default {topics.raw[0]}; repeatable)")
-    parser.add_argument("--alerts-topic", default=topics.alerts)
-    parser.add_argument("--signals-topic", default=topics.signals)
-    parser.add_argument("--dead-letter-topic", default=topics.dead_letter)
-    parser.add_argument("--late-topic", default=topics.late)
-    parser.add_argument("--group-id", default="ttpflow")
-    parser.add_argument("--transactional-id-prefix", default="ttpflow")
-    parser.add_argument("--rules-dir", default=None, help="rule packs (default: the bundled rules/)")
-    parser.add_argument("--sigma", action="append", default=[], metavar="PATH", help="Sigma rules (repeatable)")
-    parser.add_argument("--format", default=None, help="fix the input format (default: detect per record)")
-    parser.add_argument("--out-of-orderness", default="60s", help="watermark bound (default 60s)")
-    parser.add_argument("--idleness", default="30s", help="idle-source timeout (default 30s)")
-    parser.add_argument("--allowed-lateness", default="0s", help="lateness accepted behind the watermark")
-    parser.add_argument("--checkpoint-interval", default="10s")
-    parser.add_argument("--parallelism", type=int, default=1)
-
-
-def config_from_args(args: argparse.Namespace) -> JobConfig:
-    from schemas.rules import duration_ms
-
-    raw_topics: list[str] = []
-    topic_formats: dict[str, str] = {}
-    for spec in args.raw_topics or [Topics().raw[0]]:
-        topic, _, fmt = spec.partition("=")
-        raw_topics.append(topic)
-        if fmt:
-            topic_formats[topic] = fmt
-    config = JobConfig(
-        default_format=args.format,
-        topic_formats=topic_formats,
-        sigma_paths=tuple(args.sigma),
-        out_of_orderness_ms=duration_ms(args.out_of_orderness),
-        idleness_ms=duration_ms(args.idleness),
-        allowed_lateness_ms=duration_ms(args.allowed_lateness),
-        checkpoint_interval_ms=duration_ms(args.checkpoint_interval),
-        topics=Topics(
-            raw=tuple(raw_topics),
-            alerts=args.alerts_topic,
-            signals=args.signals_topic,
-            dead_letter=args.dead_letter_topic,
-            late=args.late_topic,
-        ),
-        bootstrap_servers=args.bootstrap_servers,
-        consumer_group=args.group_id,
-        transactional_id_prefix=args.transactional_id_prefix,
-        parallelism=args.parallelism,
-    )
-    if args.rules_dir:
-        config = replace(config, rules_dir=str(Path(args.rules_dir).resolve()))
-    return config
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -31,6 +32,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -121,6 +123,19 @@ def _new_cluster_id() -> str:
             return cluster_id
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when the process that started it exits."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: no dlopen in the child
+    pr_set_pdeathsig = 1  # from <linux/prctl.h>
+
+    def set_signal() -> None:
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return set_signal
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -155,6 +170,7 @@ class LocalKafka:
         conf_dir: Path | str | None = None,
         extra_properties: Mapping[str, str] | None = None,
         fetch_jars: bool = True,
+        stop_with_parent: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.port = int(port)
@@ -168,6 +184,9 @@ class LocalKafka:
         self.conf_dir = Path(conf_dir).resolve() if conf_dir is not None else DEFAULT_CONF_DIR
         self.extra_properties = dict(extra_properties or {})
         self.fetch_jars = fetch_jars
+        # For test sessions: the broker must not outlive a test run that was killed before its
+        # teardown ran. The CLI's broker, in contrast, is meant to outlive the command.
+        self.stop_with_parent = stop_with_parent
         self._progress = progress or (lambda _message: None)
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -232,7 +251,7 @@ class LocalKafka:
                     raise KafkaBrokerError(
                         f"port {port} on {HOST} ({role} listener) is already in use by another process, "
                         f"not by the ttpflow broker of {_short(self.data_dir)}. Stop that process "
-                        f"(see `ss -ltnp 'sport = :{port}'`) or choose other ports with --port"
+                        f"(see `ss -ltnp 'sport = :{port}'`) or choose other ports (--port, --controller-port)"
                     )
             self._render_config()
             self._format_storage(java)
@@ -321,12 +340,15 @@ class LocalKafka:
             template = Template(template_path.read_text(encoding="utf-8"))
         except OSError as err:
             raise KafkaBrokerError(f"cannot read the broker config template {template_path}: {err}") from err
-        text = template.substitute(
-            host=HOST,
-            port=self.port,
-            controller_port=self.controller_port,
-            log_dirs=self.kafka_data_dir,
-        )
+        try:
+            text = template.substitute(
+                host=HOST,
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dirs=self.kafka_data_dir,
+            )
+        except (KeyError, ValueError) as err:
+            raise KafkaBrokerError(f"the broker config template {template_path} is broken: {err!r}") from err
         if self.extra_properties:
             text += "\n# Overrides given to LocalKafka(extra_properties=...)\n"
             text += "".join(f"{key}={value}\n" for key, value in self.extra_properties.items())
@@ -359,13 +381,19 @@ class LocalKafka:
             _new_cluster_id(),
             "--config",
             str(self.server_properties),
+            # Safety net: a folder formatted earlier is kept as it is, never re-formatted.
+            "--ignore-formatted",
         ]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         if result.returncode != 0:
+            # Java stack frames say nothing a user can act on; the exception line above them does.
+            lines = [ln for ln in (result.stdout + result.stderr).splitlines() if not ln.startswith("\tat ")]
+            hint = ""
+            if "formatted" in result.stdout + result.stderr:
+                hint = f"\nIf {_short(self.kafka_data_dir)} holds data of another cluster or version, remove it"
             raise KafkaBrokerError(
                 f"formatting the broker storage in {_short(self.kafka_data_dir)} failed "
-                f"(exit {result.returncode}):\n{(result.stdout + result.stderr).strip()}\n"
-                f"If the folder holds data of another Kafka version, remove {_short(self.data_dir)} and retry"
+                f"(exit {result.returncode}):\n" + "\n".join(lines[-15:]) + hint
             )
 
     def _launch(self, java: str) -> int:
@@ -391,6 +419,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=self.data_dir,
+                preexec_fn=_parent_death_signal() if self.stop_with_parent else None,
             )
         pid = self._proc.pid
         self.pid_file.write_text(f"{pid}\n", encoding="utf-8")
@@ -461,7 +490,7 @@ class LocalKafka:
             if admin is not None:
                 with contextlib.suppress(Exception):
                     admin.close()
-        return bool(cluster.get("brokers")) and cluster.get("controller_id", -1) is not None
+        return bool(cluster.get("brokers"))
 
     def _pid_alive(self, pid: int) -> bool:
         if self._proc is not None and self._proc.pid == pid:

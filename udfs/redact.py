@@ -18,10 +18,17 @@ _SECRET_VALUES = [
         r"(?i)\b(pass(?:word|wd)?|pwd|secret|token|api[-_]?key|client[-_]?secret)\b(\s*[=:]\s*|\s+)"
         r"(\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)"
     ),
+    # an Authorization header in text, whatever its scheme (Bearer, Basic, Token, ApiKey, AWS4-HMAC...)
+    re.compile(r"(?i)\b(?:proxy-)?authorization\s*[:=]\s*(?:\w[\w-]*\s+)?[^\s,;\"']+"),
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),  # AWS secret access key shape
+    # AWS secret access key shape: 40 base64 chars with both cases, so hex digests (sha1) stay readable
+    re.compile(r"(?<![A-Za-z0-9/+])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"),
+    re.compile(
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})"
+    ),  # vendor API tokens
+    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password in a URL
 ]
 
 
@@ -42,8 +49,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return MASK
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and is_secret_key(k) else redact(v, _depth + 1))
-            for k, v in value.items()
+            k: (MASK if isinstance(k, str) and is_secret_key(k) else redact(v, _depth + 1)) for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(v, _depth + 1) for v in value]

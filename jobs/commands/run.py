@@ -16,7 +16,7 @@ DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "seed.jsonl"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from jobs.flink_job import add_kafka_job_args
+    from jobs.options import add_kafka_job_args
 
     parser = sub.add_parser(
         "run",
@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.flink_job import build_kafka_job, config_from_args, run_files
+    from jobs.flink_job import build_kafka_job, run_files
+    from jobs.options import config_from_args
 
     config = config_from_args(args)
     if args.bootstrap_servers:
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if target is None and name == "alerts":
             sinks[name] = sys.stdout
         elif target is not None:
+            if str(target) != "-":
+                target.parent.mkdir(parents=True, exist_ok=True)
             handle = sys.stdout if str(target) == "-" else target.open("w")
             if handle is not sys.stdout:
                 opened.append(handle)

@@ -1,8 +1,8 @@
 """The plain JSON form: one flat object per event, as a home-grown sensor or EDR export emits.
 
-    {"event_id": "e1", "timestamp": "2024-05-01T12:00:00Z", "host": "ws-01", "user": "alice",
-     "process_name": "powershell.exe", "src_ip": "10.0.0.5", "dest_ip": "203.0.113.7",
-     "asset_criticality": 8, "attck_technique": ["T1055"]}
+{"event_id": "e1", "timestamp": "2024-05-01T12:00:00Z", "host": "ws-01", "user": "alice",
+ "process_name": "powershell.exe", "src_ip": "10.0.0.5", "dest_ip": "203.0.113.7",
+ "asset_criticality": 8, "attck_technique": ["T1055"]}
 """
 
 from __future__ import annotations

@@ -36,25 +36,48 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_KEY_END = re.compile(rb'"\s*:')
+_KEY_END_SPACED = re.compile(rb'"\s+:')  # a key end with whitespace before the colon: rare, pretty JSON
+_CONTAINERS = (dict, list)
 
 
-def _count_keys(value: Any, limits: Limits, depth: int = 0) -> int:
-    """Enforce depth and array caps; return how many object keys the decoded value holds."""
-    if depth > limits.max_depth:
-        raise NormalizeError("too_deep", f"JSON nesting deeper than {limits.max_depth} levels")
+def _may_hide_duplicates(payload: bytes, keys: int) -> bool:
+    """True when the text may hold more keys than the ``keys`` decoded: then re-parse strictly.
+
+    Every key ends in ``"`` then optional whitespace then ``:``. ``bytes.count`` finds the compact
+    ``":`` form fast; the spaced form (pretty JSON) costs a regex, run only when the compact count
+    alone cannot already prove more key ends than keys.
+    """
+    compact = payload.count(b'":')
+    if compact > keys:
+        return True
+    if _KEY_END_SPACED.search(payload) is None:
+        return False
+    return compact + len(_KEY_END_SPACED.findall(payload)) > keys
+
+
+def _count_keys(value: Any, limits: Limits) -> int:
+    """Enforce depth and array caps; return how many object keys the decoded value holds.
+
+    Iterative (an explicit stack, not recursion): a Python call per nested object costs more than
+    the check itself, and no input depth can exhaust the interpreter's stack here.
+    """
+    max_depth, max_array = limits.max_depth, limits.max_array
     keys = 0
-    if isinstance(value, dict):
-        keys = len(value)
-        for child in value.values():
-            if isinstance(child, dict | list):
-                keys += _count_keys(child, limits, depth + 1)
-    elif isinstance(value, list):
-        if len(value) > limits.max_array:
-            raise NormalizeError("huge_array", f"array of {len(value)} items, cap is {limits.max_array}")
-        for child in value:
-            if isinstance(child, dict | list):
-                keys += _count_keys(child, limits, depth + 1)
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise NormalizeError("too_deep", f"JSON nesting deeper than {max_depth} levels")
+        if type(node) is dict:
+            keys += len(node)
+            children: Any = node.values()
+        else:
+            if len(node) > max_array:
+                raise NormalizeError("huge_array", f"array of {len(node)} items, cap is {max_array}")
+            children = node
+        for child in children:
+            if type(child) in _CONTAINERS:  # exact types: orjson builds only dict and list
+                stack.append((child, depth + 1))
     return keys
 
 
@@ -77,6 +100,6 @@ def decode_json_object(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[
     keys = _count_keys(value, limits)
     # orjson keeps the last duplicate silently. Every key ends in `":`; when the decoded value holds
     # fewer keys than the text has key endings, a duplicate may exist, so re-parse strictly.
-    if len(_KEY_END.findall(payload)) > keys:
+    if _may_hide_duplicates(payload, keys):
         json.loads(payload, object_pairs_hook=_reject_duplicates)
     return value

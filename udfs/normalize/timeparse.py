@@ -17,7 +17,7 @@ def epoch_number_to_ms(value: float, path: str) -> int:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise NormalizeError("bad_timestamp", f"{path}: expected a positive epoch number, got {value!r}")
     if value < _SECONDS_CEILING:
-        return int(round(value * 1000))
+        return round(value * 1000)
     if value < _MILLIS_CEILING:
         return int(value)
     if value < _MICROS_CEILING:
@@ -26,6 +26,16 @@ def epoch_number_to_ms(value: float, path: str) -> int:
 
 
 def iso_to_ms(text: str, path: str) -> int:
+    try:  # the C parser takes the common shapes (Z, offsets, up to 6 fraction digits) directly
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return _iso_to_ms_slow(text, path)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # vendors that omit the zone log in UTC
+    return int(parsed.timestamp() * 1000)
+
+
+def _iso_to_ms_slow(text: str, path: str) -> int:
     s = text.strip()
     if not s:
         raise NormalizeError("bad_timestamp", f"{path}: expected an ISO 8601 time, got an empty string")

@@ -1,0 +1,189 @@
+"""The ceiling and the job, side by side, on the same generated events through a real Kafka broker.
+
+    .venv/bin/python bench/bench_pipeline.py [--events 100000] [--bootstrap-servers H:P]
+
+1. ceiling:  Kafka -> (raw-bytes source) -> identity Python map -> Kafka
+2. ttpflow:  Kafka -> normalize -> watermarks -> detect -> correlate -> score -> Kafka (the real job)
+
+Both run in the embedded MiniCluster with the job's own settings (process mode, tuned bundles). The
+rate is measured on the output topic's record timestamps (first to last record written), so JVM and
+job start-up are excluded. Prints events/s for each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jobs.local_kafka import LocalKafka, free_port  # noqa: E402
+from tests.conftest import create_kafka_topic  # noqa: E402
+
+T0 = 1_714_557_600_000
+PROCESSES = ["explorer.exe", "chrome.exe", "powershell.exe", "svchost.exe", "cmd.exe", "outlook.exe", "rundll32.exe"]
+TECHNIQUES = [None, None, None, None, "T1055", "T1071.001", "T1082"]
+
+
+def generate(n: int, hosts: int, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        record = {
+            "event_id": f"b{i}",
+            "timestamp": T0 + i * 10 + rng.randrange(0, 5_000),  # ~100 events/s of event time, jittered
+            "host": f"host-{rng.randrange(hosts):05d}",
+            "user": f"user{rng.randrange(500)}",
+            "process_name": rng.choice(PROCESSES),
+            "src_ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+            "dest_ip": f"203.0.113.{rng.randrange(1, 255)}",
+        }
+        tech = rng.choice(TECHNIQUES)
+        if tech:
+            record["attck_technique"] = tech
+        out.append(json.dumps(record).encode())
+    return out
+
+
+def produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1)
+    for payload in payloads:
+        producer.send(topic, payload)
+    producer.flush()
+    producer.close()
+
+
+def count_and_span(bootstrap: str, topic: str, expected: int, timeout_s: float) -> tuple[int, float]:
+    """Read until ``expected`` records arrived; return (count, seconds between first and last write)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                             isolation_level="read_uncommitted", max_partition_fetch_bytes=8 * 1024 * 1024)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    count, first, last = 0, None, None
+    deadline = time.monotonic() + timeout_s
+    while count < expected and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
+            for record in records:
+                count += 1
+                first = record.timestamp if first is None else min(first, record.timestamp)
+                last = record.timestamp if last is None else max(last, record.timestamp)
+    consumer.close()
+    span = ((last or 0) - (first or 0)) / 1000
+    return count, span
+
+
+def expected_signals(payloads: list[bytes]) -> int:
+    from schemas.event import Origin
+    from udfs.detect.detector import load_detector
+    from udfs.normalize.normalizer import Normalizer
+
+    normalizer, detector = Normalizer(), load_detector()
+    total = 0
+    for payload in payloads:
+        outcome = normalizer.normalize(payload, Origin(topic="bench", partition=0, offset=0))
+        if outcome.event is not None:
+            total += len(detector.detect(outcome.event))
+    return total
+
+
+def run_identity_job(bootstrap: str, raw: str, out: str) -> None:
+    """The ceiling: the same raw-bytes source and sink, with only an identity Python map between them."""
+    from pyflink.common.typeinfo import Types
+    from pyflink.datastream.connectors.base import DeliveryGuarantee
+
+    from jobs.config import JobConfig, Topics
+    from jobs.flink_job import environment, kafka_sink, kafka_source
+
+    config = JobConfig(bootstrap_servers=bootstrap, topics=Topics(raw=(raw,)), consumer_group=f"id-{uuid.uuid4().hex[:6]}")
+    env = environment(config, kafka=True, checkpointing=True)
+    stream = kafka_source(env, config).map(lambda row: bytes(row[4]).decode("utf-8", "replace"),
+                                           output_type=Types.STRING())
+    stream.sink_to(kafka_sink(config, out, "identity", DeliveryGuarantee.AT_LEAST_ONCE))
+    env.execute("ceiling: identity")
+
+
+def timed(name: str, cmd: list[str], bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            count, span = count_and_span(bootstrap, topic, expected, timeout_s)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if count < expected:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-3000:]
+            raise SystemExit(f"{name}: only {count}/{expected} records within {timeout_s:.0f}s\n{tail}")
+    return span
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--hosts", type=int, default=2_000)
+    parser.add_argument("--bootstrap-servers", help="use this broker instead of starting one")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--identity-job", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.identity_job:
+        run_identity_job(args.bootstrap_servers, *args.identity_job)
+        return
+
+    broker = None
+    bootstrap = args.bootstrap_servers
+    if not bootstrap:
+        broker = LocalKafka(port=free_port(), controller_port=free_port(),
+                            data_dir=Path(tempfile.mkdtemp(prefix="ttpflow-bench-kafka-")), stop_with_parent=True)
+        broker.start()
+        bootstrap = broker.bootstrap_servers
+    try:
+        sfx = uuid.uuid4().hex[:6]
+        topics = {k: f"bench-{k}-{sfx}" for k in ("raw", "identity", "alerts", "signals", "dead", "late")}
+        for key, name in topics.items():
+            # The job writes records with their event time; LogAppendTime makes the broker stamp
+            # write time, which is what the rate is measured on.
+            configs = None if key == "raw" else {"message.timestamp.type": "LogAppendTime"}
+            create_kafka_topic(bootstrap, name, configs=configs)
+        payloads = generate(args.events, args.hosts)
+        produce(bootstrap, topics["raw"], payloads)
+        n_signals = expected_signals(payloads)
+
+        py = sys.executable
+        ceiling = timed("ceiling", [py, __file__, "--bootstrap-servers", bootstrap, "--identity-job",
+                                    topics["raw"], topics["identity"]],
+                        bootstrap, topics["identity"], args.events, args.timeout)
+        job = timed("ttpflow", [py, "-m", "jobs.cli", "run", "--bootstrap-servers", bootstrap,
+                                "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"],
+                                "--signals-topic", topics["signals"], "--dead-letter-topic", topics["dead"],
+                                "--late-topic", topics["late"], "--group-id", f"bench-{sfx}",
+                                "--transactional-id-prefix", f"bench-{sfx}"],
+                    bootstrap, topics["signals"], n_signals, args.timeout)
+        c_rate, j_rate = args.events / max(ceiling, 1e-3), args.events / max(job, 1e-3)
+        print(f"events: {args.events:,} ({args.hosts:,} hosts; {n_signals:,} technique hits)")
+        print(f"{'pipeline':<40} {'seconds':>8} {'events/s':>10}")
+        print(f"{'ceiling: kafka -> identity map -> kafka':<40} {ceiling:>8.2f} {c_rate:>10,.0f}")
+        print(f"{'ttpflow: full job':<40} {job:>8.2f} {j_rate:>10,.0f}")
+        print(f"ratio ttpflow / ceiling: {j_rate / c_rate:.2f}")
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

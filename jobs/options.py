@@ -1,0 +1,79 @@
+"""Job options shared by `ttpflow run`, `ttpflow submit` and `flink run -py jobs/flink_job.py`.
+
+Kept free of pyflink imports so the command line starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from jobs.config import JobConfig, Topics
+from schemas.rules import duration_ms
+
+
+def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
+    topics = Topics()
+    parser.add_argument("--bootstrap-servers", required=False, help="Kafka bootstrap servers, HOST:PORT")
+    parser.add_argument("--raw-topic", action="append", dest="raw_topics", metavar="TOPIC[=FORMAT]",
+                        help=f"input topic, optionally with a fixed format (default {topics.raw[0]}; repeatable)")
+    parser.add_argument("--alerts-topic", default=topics.alerts)
+    parser.add_argument("--signals-topic", default=topics.signals)
+    parser.add_argument("--dead-letter-topic", default=topics.dead_letter)
+    parser.add_argument("--late-topic", default=topics.late)
+    parser.add_argument("--group-id", default="ttpflow", help="Kafka consumer group (default ttpflow)")
+    parser.add_argument("--transactional-id-prefix", default="ttpflow",
+                        help="prefix of the alert sink's Kafka transactional ids; unique per job")
+    parser.add_argument("--rules-dir", default=None, help="rule packs (default: the bundled rules/)")
+    parser.add_argument("--sigma", action="append", default=[], metavar="PATH", help="Sigma rules (repeatable)")
+    parser.add_argument("--format", default=None, help="fix the input format (default: detect per record)")
+    parser.add_argument("--out-of-orderness", default="60s", help="watermark bound (default 60s)")
+    parser.add_argument("--idleness", default="30s", help="idle-source timeout (default 30s)")
+    parser.add_argument("--allowed-lateness", default="0s", help="lateness accepted behind the watermark")
+    parser.add_argument("--checkpoint-interval", default="10s")
+    parser.add_argument("--restart-attempts", type=int, default=0,
+                        help="fixed-delay restarts after a failure (default 0: fail fast, as tests want)")
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--assets", default=None, metavar="PATH",
+                        help="asset inventory: host addresses, criticality, user aliases (sample: rules/assets/inventory.yaml)")
+    parser.add_argument("--binding-max-age", default="24h",
+                        help="trust an address / session / principal binding this long after it was last seen")
+    parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
+
+
+def config_from_args(args: argparse.Namespace) -> JobConfig:
+    raw_topics: list[str] = []
+    topic_formats: dict[str, str] = {}
+    for spec in args.raw_topics or [Topics().raw[0]]:
+        topic, _, fmt = spec.partition("=")
+        raw_topics.append(topic)
+        if fmt:
+            topic_formats[topic] = fmt
+    config = JobConfig(
+        default_format=args.format,
+        topic_formats=topic_formats,
+        sigma_paths=tuple(str(Path(p).resolve()) for p in args.sigma),
+        out_of_orderness_ms=duration_ms(args.out_of_orderness),
+        idleness_ms=duration_ms(args.idleness),
+        allowed_lateness_ms=duration_ms(args.allowed_lateness),
+        checkpoint_interval_ms=duration_ms(args.checkpoint_interval),
+        restart_attempts=args.restart_attempts,
+        topics=Topics(
+            raw=tuple(raw_topics),
+            alerts=args.alerts_topic,
+            signals=args.signals_topic,
+            dead_letter=args.dead_letter_topic,
+            late=args.late_topic,
+        ),
+        bootstrap_servers=args.bootstrap_servers,
+        consumer_group=args.group_id,
+        transactional_id_prefix=args.transactional_id_prefix,
+        parallelism=args.parallelism,
+        assets_path=str(Path(args.assets).resolve()) if args.assets else None,
+        binding_max_age_ms=duration_ms(args.binding_max_age),
+        state_ttl_ms=duration_ms(args.state_ttl),
+    )
+    if args.rules_dir:
+        config = replace(config, rules_dir=str(Path(args.rules_dir).resolve()))
+    return config
