@@ -67,8 +67,13 @@ def count_and_span(bootstrap: str, topic: str, expected: int, timeout_s: float) 
     """Read until ``expected`` records arrived; return (count, seconds between first and last write)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-                             isolation_level="read_uncommitted", max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_uncommitted",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
     tp = TopicPartition(topic, 0)
     consumer.assign([tp])
     consumer.seek_to_beginning(tp)
@@ -107,10 +112,13 @@ def run_identity_job(bootstrap: str, raw: str, out: str) -> None:
     from jobs.config import JobConfig, Topics
     from jobs.flink_job import environment, kafka_sink, kafka_source
 
-    config = JobConfig(bootstrap_servers=bootstrap, topics=Topics(raw=(raw,)), consumer_group=f"id-{uuid.uuid4().hex[:6]}")
+    config = JobConfig(
+        bootstrap_servers=bootstrap, topics=Topics(raw=(raw,)), consumer_group=f"id-{uuid.uuid4().hex[:6]}"
+    )
     env = environment(config, kafka=True, checkpointing=True)
-    stream = kafka_source(env, config).map(lambda row: bytes(row[4]).decode("utf-8", "replace"),
-                                           output_type=Types.STRING())
+    stream = kafka_source(env, config).map(
+        lambda row: bytes(row[4]).decode("utf-8", "replace"), output_type=Types.STRING()
+    )
     stream.sink_to(kafka_sink(config, out, "identity", DeliveryGuarantee.AT_LEAST_ONCE))
     env.execute("ceiling: identity")
 
@@ -148,8 +156,12 @@ def main() -> None:
     broker = None
     bootstrap = args.bootstrap_servers
     if not bootstrap:
-        broker = LocalKafka(port=free_port(), controller_port=free_port(),
-                            data_dir=Path(tempfile.mkdtemp(prefix="ttpflow-bench-kafka-")), stop_with_parent=True)
+        broker = LocalKafka(
+            port=free_port(),
+            controller_port=free_port(),
+            data_dir=Path(tempfile.mkdtemp(prefix="ttpflow-bench-kafka-")),
+            stop_with_parent=True,
+        )
         broker.start()
         bootstrap = broker.bootstrap_servers
     try:
@@ -165,15 +177,43 @@ def main() -> None:
         n_signals = expected_signals(payloads)
 
         py = sys.executable
-        ceiling = timed("ceiling", [py, __file__, "--bootstrap-servers", bootstrap, "--identity-job",
-                                    topics["raw"], topics["identity"]],
-                        bootstrap, topics["identity"], args.events, args.timeout)
-        job = timed("ttpflow", [py, "-m", "jobs.cli", "run", "--bootstrap-servers", bootstrap,
-                                "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"],
-                                "--signals-topic", topics["signals"], "--dead-letter-topic", topics["dead"],
-                                "--late-topic", topics["late"], "--group-id", f"bench-{sfx}",
-                                "--transactional-id-prefix", f"bench-{sfx}"],
-                    bootstrap, topics["signals"], n_signals, args.timeout)
+        ceiling = timed(
+            "ceiling",
+            [py, __file__, "--bootstrap-servers", bootstrap, "--identity-job", topics["raw"], topics["identity"]],
+            bootstrap,
+            topics["identity"],
+            args.events,
+            args.timeout,
+        )
+        job = timed(
+            "ttpflow",
+            [
+                py,
+                "-m",
+                "jobs.cli",
+                "run",
+                "--bootstrap-servers",
+                bootstrap,
+                "--raw-topic",
+                topics["raw"],
+                "--alerts-topic",
+                topics["alerts"],
+                "--signals-topic",
+                topics["signals"],
+                "--dead-letter-topic",
+                topics["dead"],
+                "--late-topic",
+                topics["late"],
+                "--group-id",
+                f"bench-{sfx}",
+                "--transactional-id-prefix",
+                f"bench-{sfx}",
+            ],
+            bootstrap,
+            topics["signals"],
+            n_signals,
+            args.timeout,
+        )
         c_rate, j_rate = args.events / max(ceiling, 1e-3), args.events / max(job, 1e-3)
         print(f"events: {args.events:,} ({args.hosts:,} hosts; {n_signals:,} technique hits)")
         print(f"{'pipeline':<40} {'seconds':>8} {'events/s':>10}")

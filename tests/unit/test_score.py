@@ -11,15 +11,32 @@ from udfs.score import label_for, score_alert
 def draft(criticality: int | None, level: str = "high") -> dict[str, Any]:
     def ev(n: int, tid: str, tactics: list[str]) -> dict[str, Any]:
         return {
-            "step": f"s{n}", "timestamp_ms": 1_714_557_600_000 + n, "event_id": f"e{n}", "raw_sha256": f"h{n}",
-            "source_format": "plain_json", "rule_id": "r", "techniques": [tid], "tactics": tactics,
-            "host": "h1", "user": None, "asset_criticality": criticality,
+            "step": f"s{n}",
+            "timestamp_ms": 1_714_557_600_000 + n,
+            "event_id": f"e{n}",
+            "raw_sha256": f"h{n}",
+            "source_format": "plain_json",
+            "rule_id": "r",
+            "techniques": [tid],
+            "tactics": tactics,
+            "host": "h1",
+            "user": None,
+            "asset_criticality": criticality,
         }
 
     return {
-        "alert_id": "a1", "rule_id": "seq", "rule_title": "t", "rule_level": level, "group_by": "host",
-        "entity": "h1", "first_ms": 1, "last_ms": 2,
-        "evidence": [ev(1, "T1055", ["privilege-escalation", "defense-evasion"]), ev(2, "T1071", ["command-and-control"])],
+        "alert_id": "a1",
+        "rule_id": "seq",
+        "rule_title": "t",
+        "rule_level": level,
+        "group_by": "host",
+        "entity": "h1",
+        "first_ms": 1,
+        "last_ms": 2,
+        "evidence": [
+            ev(1, "T1055", ["privilege-escalation", "defense-evasion"]),
+            ev(2, "T1071", ["command-and-control"]),
+        ],
     }
 
 
@@ -46,5 +63,10 @@ def test_no_criticality_means_no_criticality_factor() -> None:
 
 def test_labels_follow_score() -> None:
     assert [label_for(s) for s in (0, 25, 45, 65, 85, 100)] == [
-        "informational", "low", "medium", "high", "critical", "critical"
+        "informational",
+        "low",
+        "medium",
+        "high",
+        "critical",
+        "critical",
     ]

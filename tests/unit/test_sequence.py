@@ -80,7 +80,9 @@ def test_two_starts_then_one_completion_is_one_alert_from_the_earliest() -> None
 def test_three_steps_need_all_in_order() -> None:
     three = rule(steps=(("T1566",), ("T1055",), ("T1071",)))
     assert feed(SequenceEngine([three]), [hit(1, T0, "T1566"), hit(2, T0 + MIN, "T1071")]) == []
-    done = feed(SequenceEngine([three]), [hit(1, T0, "T1566"), hit(2, T0 + MIN, "T1055"), hit(3, T0 + 2 * MIN, "T1071")])
+    done = feed(
+        SequenceEngine([three]), [hit(1, T0, "T1566"), hit(2, T0 + MIN, "T1055"), hit(3, T0 + 2 * MIN, "T1071")]
+    )
     assert [e["step"] for e in done[0]["evidence"]] == ["step1", "step2", "step3"]
 
 

@@ -37,7 +37,9 @@ def test_unversioned_state_is_refused() -> None:
 def test_migrations_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state, "PARTIALS_VERSION", 2)
     monkeypatch.setitem(
-        state._PARTIAL_MIGRATIONS, 1, lambda rec: {"v": 2, "partials": {k.upper(): v for k, v in rec["partials"].items()}}
+        state._PARTIAL_MIGRATIONS,
+        1,
+        lambda rec: {"v": 2, "partials": {k.upper(): v for k, v in rec["partials"].items()}},
     )
     assert state.decode_partials(json.dumps({"v": 1, "partials": {"r": []}})) == {"R": []}
 
@@ -55,7 +57,8 @@ def test_bad_rule_names_file_line_and_field(tmp_path: Path) -> None:
     (tmp_path / "sequences").mkdir()
     bad = tmp_path / "sequences" / "bad.yaml"
     bad.write_text(
-        "kind: sequence\nid: x\ntitle: t\nwithin: 15 minutes\nsteps:\n  - techniques: [T1055]\n  - techniques: [T1071]\n"
+        "kind: sequence\nid: x\ntitle: t\nwithin: 15 minutes\n"
+        "steps:\n  - techniques: [T1055]\n  - techniques: [T1071]\n"
     )
     with pytest.raises(RuleFileError) as err:
         load_sequence_rules(tmp_path)
