@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     log("job starting", mode="files", inputs=[str(p) for p in inputs])
     try:
-        for name, line in run_files(config, inputs):
+        for name, line in run_files(config, inputs, frozenset(sinks)):
             counts[name] += 1
             sink = sinks.get(name)
             if sink is not None:
@@ -74,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
         for handle in opened:
             handle.close()
     log("job finished", seconds=round(time.monotonic() - started, 1), **{f"{k}_count": v for k, v in counts.items()})
-    print(
-        f"ttpflow run: {counts['alerts']} alerts, {counts['signals']} signals, "
-        f"{counts['dead_letter']} dead letters, {counts['late']} late",
-        file=sys.stderr,
-    )
+    labels = {"alerts": "alerts", "signals": "signals", "dead_letter": "dead letters", "late": "late"}
+    summary = ", ".join(f"{counts[name]} {label}" for name, label in labels.items() if name in sinks)
+    print(f"ttpflow run: {summary}", file=sys.stderr)
     return 0
