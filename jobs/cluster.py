@@ -129,16 +129,24 @@ class FlinkCluster:
 
     def submit(self, job_args: list[str], savepoint: str | None = None) -> str:
         """Submit jobs/flink_job.py detached; return the job id."""
+        mode = _execution_mode(job_args)
         args = ["run", "-m", f"127.0.0.1:{self.rest_port}", "-d"]
         if savepoint:
-            check_savepoint(savepoint)
+            check_savepoint(savepoint, mode)
             args += ["-s", savepoint]
         args += ["-py", str(JOB_SCRIPT), "-pyexec", sys.executable, "-pyclientexec", sys.executable, *job_args]
         out = self._flink(*args)
         match = re.search(r"JobID ([0-9a-f]{32})", out)
         if not match:
             raise ClusterError(f"could not find the job id in flink's output:\n{out[-2000:]}")
-        return match.group(1)
+        job_id = match.group(1)
+        self._job_record(job_id).parent.mkdir(parents=True, exist_ok=True)
+        self._job_record(job_id).write_text(json.dumps({"python_execution_mode": mode}) + "\n")
+        return job_id
+
+    def _job_record(self, job_id: str) -> Path:
+        """What ttpflow knows of a job it submitted: the savepoint metadata it must carry."""
+        return self.state_dir / "jobs" / f"{job_id}.json"
 
     def job_state(self, job_id: str) -> str:
         with urllib.request.urlopen(f"{self.rest_url}/jobs/{job_id}", timeout=5) as resp:
@@ -166,20 +174,33 @@ class FlinkCluster:
         if not match:
             raise ClusterError(f"no savepoint path in flink's output:\n{out[-2000:]}")
         path = Path(match.group(1).removeprefix("file:"))
-        write_savepoint_meta(path)
+        record = self._job_record(job_id)
+        mode = json.loads(record.read_text())["python_execution_mode"] if record.is_file() else None
+        write_savepoint_meta(path, mode or PYTHON_EXECUTION_MODE)
         return path
 
 
-def write_savepoint_meta(savepoint: Path) -> None:
+def _execution_mode(job_args: list[str]) -> str:
+    import argparse
+
+    from jobs.options import add_kafka_job_args
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_kafka_job_args(parser)
+    known, _ = parser.parse_known_args(job_args)
+    return known.python_execution_mode
+
+
+def write_savepoint_meta(savepoint: Path, python_execution_mode: str) -> None:
     meta = {
-        "python_execution_mode": PYTHON_EXECUTION_MODE,
+        "python_execution_mode": python_execution_mode,
         "state_format": TTPFLOW_STATE_FORMAT,
         "written_by": "ttpflow",
     }
     (savepoint / SAVEPOINT_META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def check_savepoint(savepoint: str) -> None:
+def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTION_MODE) -> None:
     """Refuse a savepoint this build would restore wrongly (thread-mode state reads back empty)."""
     path = Path(savepoint.removeprefix("file:"))
     if not (path / "_metadata").is_file():
@@ -191,10 +212,11 @@ def check_savepoint(savepoint: str) -> None:
             "Python execution mode is recorded"
         )
     meta = json.loads(meta_file.read_text())
-    if meta.get("python_execution_mode") != PYTHON_EXECUTION_MODE:
+    if meta.get("python_execution_mode") != python_execution_mode:
         raise ClusterError(
             f"{savepoint} was taken in python.execution-mode={meta.get('python_execution_mode')}; this job "
-            f"runs in {PYTHON_EXECUTION_MODE}. Restoring across modes comes up with empty state: refused."
+            f"runs in {python_execution_mode}. Restoring across modes comes up with empty state: refused. "
+            f"Resume with --python-execution-mode {meta.get('python_execution_mode')}."
         )
     if meta.get("state_format", 0) > TTPFLOW_STATE_FORMAT:
         raise ClusterError(f"{savepoint} was written by a newer ttpflow (state format {meta['state_format']})")

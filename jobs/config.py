@@ -10,10 +10,13 @@ from udfs.normalize.rawjson import Limits
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
 
-# Chosen after measuring both (see README, "Python execution mode"): process mode isolates the
-# Python worker from the TaskManager JVM, so several jobs share a TaskManager and savepoints restore
-# with their state; thread mode was ~2x faster but failed on a second job per JVM (pemja on JDK 17).
+# The default, chosen after measuring both (README, "Savepoints and the Python execution mode"):
+# process mode isolates the Python worker from the TaskManager JVM, so several jobs share a session
+# cluster's TaskManager and savepoints restore with their state. Thread mode ran keyed state ~10x
+# faster but failed on a second job per JVM (pemja on JDK 17): opt in per job where a TaskManager
+# runs this job alone.
 PYTHON_EXECUTION_MODE = "process"
+PYTHON_EXECUTION_MODES = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class JobConfig:
     allowed_lateness_ms: int = 0
     checkpoint_interval_ms: int = 10_000
     restart_attempts: int = 0
+    python_execution_mode: str = PYTHON_EXECUTION_MODE
     max_record_bytes: int = 1_048_576
     max_json_depth: int = 32
     topics: Topics = field(default_factory=Topics)

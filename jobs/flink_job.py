@@ -7,6 +7,8 @@ Run directly by ``flink run -py jobs/flink_job.py --bootstrap-servers H:P`` on a
 from __future__ import annotations
 
 import argparse
+import os
+import site
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, 
 from pyflink.table import StreamTableEnvironment
 
 from jobs import pipeline
-from jobs.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE, JobConfig
+from jobs.config import PROJECT_ROOT, JobConfig
 from jobs.options import add_kafka_job_args, config_from_args
 
 OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late"})
@@ -41,7 +43,10 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     conf = Configuration()
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
-    conf.set_string("python.execution-mode", PYTHON_EXECUTION_MODE)
+    conf.set_string("python.execution-mode", config.python_execution_mode)
+    if config.python_execution_mode == "thread":
+        # Thread mode runs Python inside the TaskManager JVM (pemja): it needs the venv on its path.
+        conf.set_string("python.pythonpath", os.pathsep.join(site.getsitepackages()))
     # Measured (bench/README): default bundles ran a small stateful job ~10x slower.
     conf.set_string("python.fn-execution.bundle.size", "5000")
     conf.set_string("python.fn-execution.bundle.time", "200")

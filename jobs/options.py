@@ -9,7 +9,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from jobs.config import JobConfig, Topics
+from jobs.config import PYTHON_EXECUTION_MODE, PYTHON_EXECUTION_MODES, JobConfig, Topics
 from schemas.rules import duration_ms
 
 
@@ -35,8 +35,11 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart-attempts", type=int, default=0,
                         help="fixed-delay restarts after a failure (default 0: fail fast, as tests want)")
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--python-execution-mode", choices=PYTHON_EXECUTION_MODES, default=PYTHON_EXECUTION_MODE,
+                        help="PyFlink worker mode (default process; savepoints resume only in the mode that took them)")
     parser.add_argument("--assets", default=None, metavar="PATH",
-                        help="asset inventory: host addresses, criticality, user aliases (sample: rules/assets/inventory.yaml)")
+                        help="asset inventory: host addresses, criticality, user aliases "
+                             "(a sample: rules/assets/inventory.yaml)")
     parser.add_argument("--binding-max-age", default="24h",
                         help="trust an address / session / principal binding this long after it was last seen")
     parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
@@ -59,6 +62,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         allowed_lateness_ms=duration_ms(args.allowed_lateness),
         checkpoint_interval_ms=duration_ms(args.checkpoint_interval),
         restart_attempts=args.restart_attempts,
+        python_execution_mode=args.python_execution_mode,
         topics=Topics(
             raw=tuple(raw_topics),
             alerts=args.alerts_topic,

@@ -107,5 +107,13 @@ def test_savepoint_without_ttpflow_metadata_is_refused(tmp_path: Path) -> None:
 
 def test_write_savepoint_meta_records_the_mode(tmp_path: Path) -> None:
     sp = _fake_savepoint(tmp_path, None)
-    cluster.write_savepoint_meta(sp)
-    assert json.loads((sp / cluster.SAVEPOINT_META).read_text())["python_execution_mode"] == "process"
+    cluster.write_savepoint_meta(sp, "thread")
+    assert json.loads((sp / cluster.SAVEPOINT_META).read_text())["python_execution_mode"] == "thread"
+    cluster.check_savepoint(str(sp), "thread")
+    with pytest.raises(cluster.ClusterError, match="--python-execution-mode thread"):
+        cluster.check_savepoint(str(sp), "process")
+
+
+def test_the_mode_comes_from_the_job_options() -> None:
+    assert cluster._execution_mode(["--bootstrap-servers", "b:9092"]) == "process"
+    assert cluster._execution_mode(["--python-execution-mode", "thread", "--raw-topic", "t"]) == "thread"
