@@ -5,9 +5,10 @@
 1. ceiling:  Kafka -> (raw-bytes source) -> identity Python map -> Kafka
 2. ttpflow:  Kafka -> normalize -> watermarks -> detect -> correlate -> score -> Kafka (the real job)
 
-Both run in the embedded MiniCluster with the job's own settings (process mode, tuned bundles). The
-rate is measured on the output topic's record timestamps (first to last record written), so JVM and
-job start-up are excluded. Prints events/s for each and the ratio.
+Both run in the embedded MiniCluster with the job's own settings (tuned bundles), in each PyFlink
+execution mode (process, thread). The rate is measured on the output topic's record write times
+(first to last record), so JVM and job start-up are excluded; the job's output is its signals
+topic, which backpressure from correlation slows down as well. Prints events/s and the ratios.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def expected_signals(payloads: list[bytes]) -> int:
     return total
 
 
-def run_identity_job(bootstrap: str, raw: str, out: str) -> None:
+def run_identity_job(bootstrap: str, raw: str, out: str, mode: str) -> None:
     """The ceiling: the same raw-bytes source and sink, with only an identity Python map between them."""
     from pyflink.common.typeinfo import Types
     from pyflink.datastream.connectors.base import DeliveryGuarantee
@@ -113,7 +114,10 @@ def run_identity_job(bootstrap: str, raw: str, out: str) -> None:
     from jobs.flink_job import environment, kafka_sink, kafka_source
 
     config = JobConfig(
-        bootstrap_servers=bootstrap, topics=Topics(raw=(raw,)), consumer_group=f"id-{uuid.uuid4().hex[:6]}"
+        bootstrap_servers=bootstrap,
+        topics=Topics(raw=(raw,)),
+        consumer_group=f"id-{uuid.uuid4().hex[:6]}",
+        python_execution_mode=mode,
     )
     env = environment(config, kafka=True, checkpointing=True)
     stream = kafka_source(env, config).map(
@@ -141,13 +145,53 @@ def timed(name: str, cmd: list[str], bootstrap: str, topic: str, expected: int, 
     return span
 
 
+def run_side(bootstrap: str, raw: str, mode: str, side: str, expected: int, timeout_s: float) -> float:
+    """Run the ceiling or the job on ``raw`` from the beginning; seconds from first to last output."""
+    sfx = uuid.uuid4().hex[:6]
+    outputs = {k: f"bench-{side}-{k}-{sfx}" for k in ("out", "alerts", "dead", "late")}
+    for name in outputs.values():
+        # The job stamps records with their event time; LogAppendTime makes the broker stamp write
+        # time, which is what the rate is measured on.
+        create_kafka_topic(bootstrap, name, configs={"message.timestamp.type": "LogAppendTime"})
+    py = sys.executable
+    if side == "ceiling":
+        cmd = [py, __file__, "--bootstrap-servers", bootstrap, "--identity-job", raw, outputs["out"], mode]
+    else:
+        cmd = [
+            py,
+            "-m",
+            "jobs.cli",
+            "run",
+            "--bootstrap-servers",
+            bootstrap,
+            "--raw-topic",
+            raw,
+            "--signals-topic",
+            outputs["out"],
+            "--alerts-topic",
+            outputs["alerts"],
+            "--dead-letter-topic",
+            outputs["dead"],
+            "--late-topic",
+            outputs["late"],
+            "--group-id",
+            f"bench-{sfx}",
+            "--transactional-id-prefix",
+            f"bench-{sfx}",
+            "--python-execution-mode",
+            mode,
+        ]
+    return timed(f"{side} ({mode})", cmd, bootstrap, outputs["out"], expected, timeout_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--hosts", type=int, default=2_000)
     parser.add_argument("--bootstrap-servers", help="use this broker instead of starting one")
     parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--identity-job", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--modes", default="process,thread", help="PyFlink execution modes to measure")
+    parser.add_argument("--identity-job", nargs=3, metavar=("RAW", "OUT", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.identity_job:
         run_identity_job(args.bootstrap_servers, *args.identity_job)
@@ -165,61 +209,20 @@ def main() -> None:
         broker.start()
         bootstrap = broker.bootstrap_servers
     try:
-        sfx = uuid.uuid4().hex[:6]
-        topics = {k: f"bench-{k}-{sfx}" for k in ("raw", "identity", "alerts", "signals", "dead", "late")}
-        for key, name in topics.items():
-            # The job writes records with their event time; LogAppendTime makes the broker stamp
-            # write time, which is what the rate is measured on.
-            configs = None if key == "raw" else {"message.timestamp.type": "LogAppendTime"}
-            create_kafka_topic(bootstrap, name, configs=configs)
         payloads = generate(args.events, args.hosts)
-        produce(bootstrap, topics["raw"], payloads)
         n_signals = expected_signals(payloads)
-
-        py = sys.executable
-        ceiling = timed(
-            "ceiling",
-            [py, __file__, "--bootstrap-servers", bootstrap, "--identity-job", topics["raw"], topics["identity"]],
-            bootstrap,
-            topics["identity"],
-            args.events,
-            args.timeout,
-        )
-        job = timed(
-            "ttpflow",
-            [
-                py,
-                "-m",
-                "jobs.cli",
-                "run",
-                "--bootstrap-servers",
-                bootstrap,
-                "--raw-topic",
-                topics["raw"],
-                "--alerts-topic",
-                topics["alerts"],
-                "--signals-topic",
-                topics["signals"],
-                "--dead-letter-topic",
-                topics["dead"],
-                "--late-topic",
-                topics["late"],
-                "--group-id",
-                f"bench-{sfx}",
-                "--transactional-id-prefix",
-                f"bench-{sfx}",
-            ],
-            bootstrap,
-            topics["signals"],
-            n_signals,
-            args.timeout,
-        )
-        c_rate, j_rate = args.events / max(ceiling, 1e-3), args.events / max(job, 1e-3)
+        raw = f"bench-raw-{uuid.uuid4().hex[:6]}"
+        create_kafka_topic(bootstrap, raw)
+        produce(bootstrap, raw, payloads)
+        rows = []
+        for mode in args.modes.split(","):
+            ceiling = run_side(bootstrap, raw, mode, "ceiling", args.events, args.timeout)
+            job = run_side(bootstrap, raw, mode, "ttpflow", n_signals, args.timeout)
+            rows.append((mode, args.events / max(ceiling, 1e-3), args.events / max(job, 1e-3)))
         print(f"events: {args.events:,} ({args.hosts:,} hosts; {n_signals:,} technique hits)")
-        print(f"{'pipeline':<40} {'seconds':>8} {'events/s':>10}")
-        print(f"{'ceiling: kafka -> identity map -> kafka':<40} {ceiling:>8.2f} {c_rate:>10,.0f}")
-        print(f"{'ttpflow: full job':<40} {job:>8.2f} {j_rate:>10,.0f}")
-        print(f"ratio ttpflow / ceiling: {j_rate / c_rate:.2f}")
+        print(f"{'python mode':<12} {'ceiling ev/s':>13} {'ttpflow ev/s':>13} {'ttpflow/ceiling':>16}")
+        for mode, c_rate, j_rate in rows:
+            print(f"{mode:<12} {c_rate:>13,.0f} {j_rate:>13,.0f} {j_rate / c_rate:>16.2f}")
     finally:
         if broker is not None:
             broker.stop()
