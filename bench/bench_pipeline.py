@@ -80,7 +80,11 @@ def count_and_span(bootstrap: str, topic: str, expected: int, timeout_s: float) 
     consumer.seek_to_beginning(tp)
     count, first, last = 0, None, None
     deadline = time.monotonic() + timeout_s
+    next_report = time.monotonic() + 10
     while count < expected and time.monotonic() < deadline:
+        if time.monotonic() >= next_report:
+            print(f"  {topic}: {count:,}/{expected:,}", file=sys.stderr, flush=True)
+            next_report += 10
         for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
             for record in records:
                 count += 1
