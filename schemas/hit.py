@@ -20,9 +20,21 @@ class TechniqueHit(BaseModel):
     rule_source: Literal["sigma", "technique_map", "event"]
     level: Literal["informational", "low", "medium", "high", "critical"] = "medium"
     status: str | None = None
-    techniques: list[str] = Field(default_factory=list, description="sub-techniques kept as given")
-    tactics: list[str] = Field(default_factory=list, description="ATT&CK tactic short names, kill-chain order")
-    matched_fields: list[str] = Field(default_factory=list)
+    techniques: list[str] = Field(
+        default_factory=list,
+        description="ATT&CK ids of the catalog's version, sub-techniques kept: a rule's revoked or "
+        "ATT&CK v19 ids are mapped (see rule_techniques for the ids as the rule wrote them)",
+    )
+    tactics: list[str] = Field(
+        default_factory=list,
+        description="ATT&CK tactic short names, kill-chain order: the techniques' tactics and the "
+        "rule's own tactic tags",
+    )
+    matched_fields: list[str] = Field(default_factory=list, description="rule fields whose test held")
+    rule_techniques: list[str] | None = Field(
+        default=None, description="Sigma only: technique ids as tagged in the rule (e.g. v19 T1685)"
+    )
+    tags: list[str] | None = Field(default=None, description="Sigma only: the rule's tags, all namespaces")
     host: str | None = None
     user: str | None = None
     event: dict[str, Any]

@@ -18,7 +18,12 @@ DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
 class Matcher(Protocol):
-    """Anything that turns an event into partial hits (a Sigma engine, for one)."""
+    """Anything that turns an event into partial hits (a Sigma engine, for one).
+
+    A partial hit has ``rule_id``, ``rule_title``, ``level``, ``status``, ``techniques``,
+    ``matched_fields`` and optionally ``tactics`` (declared by the rule), ``rule_techniques`` (ids
+    as the rule wrote them) and ``tags``.
+    """
 
     def match(self, event: dict[str, Any]) -> Iterable[dict[str, Any]]: ...
 
@@ -44,24 +49,43 @@ class Detector:
         carried = (event.get("threat") or {}).get("technique_ids") or []
         if carried:
             hits.append(
-                self._hit(event, "event:attck_technique", "ATT&CK ids carried by the event", "event",
-                          "medium", carried, ["threat.technique_ids"])
+                self._hit(
+                    event,
+                    "event:attck_technique",
+                    "ATT&CK ids carried by the event",
+                    "event",
+                    "medium",
+                    carried,
+                    ["threat.technique_ids"],
+                )
             )
         for tmap in self.technique_maps:
             entry = tmap.lookup(event)
             if entry is not None:
                 title = f"{tmap.field} maps to {', '.join(entry.techniques)}"
                 hits.append(
-                    self._hit(event, f"map:{tmap.map_id}", title, "technique_map", entry.level,
-                              entry.techniques, [tmap.field])
+                    self._hit(
+                        event, f"map:{tmap.map_id}", title, "technique_map", entry.level, entry.techniques, [tmap.field]
+                    )
                 )
         for matcher in self.matchers:
             for partial in matcher.match(event):
-                hits.append(
-                    self._hit(event, partial["rule_id"], partial["rule_title"], "sigma",
-                              partial.get("level", "medium"), partial.get("techniques", []),
-                              partial.get("matched_fields", []), status=partial.get("status"))
+                hit = self._hit(
+                    event,
+                    partial["rule_id"],
+                    partial["rule_title"],
+                    "sigma",
+                    partial.get("level", "medium"),
+                    partial.get("techniques", []),
+                    partial.get("matched_fields", []),
+                    status=partial.get("status"),
+                    declared_tactics=partial.get("tactics", ()),
                 )
+                if partial.get("rule_techniques") is not None:
+                    hit["rule_techniques"] = list(partial["rule_techniques"])
+                if partial.get("tags") is not None:
+                    hit["tags"] = list(partial["tags"])
+                hits.append(hit)
         return hits
 
     def _hit(
@@ -74,7 +98,13 @@ class Detector:
         techniques: list[str],
         matched_fields: list[str],
         status: str | None = None,
+        declared_tactics: Iterable[str] = (),
     ) -> dict[str, Any]:
+        tactics = self.catalog.tactics_for_all(list(techniques))
+        extra = [t for t in declared_tactics if t not in tactics]
+        if extra:
+            # A rule's own tactic tags count too (a tag-only rule has no technique to take them from).
+            tactics = self.catalog.order_tactics([*tactics, *extra])
         return {
             "schema_version": 1,
             "hit_id": f"{event['raw_sha256']}:{rule_id}",
@@ -85,7 +115,7 @@ class Detector:
             "level": level,
             "status": status,
             "techniques": list(techniques),
-            "tactics": self.catalog.tactics_for_all(list(techniques)),
+            "tactics": tactics,
             "matched_fields": matched_fields,
             "host": entity_host(event),
             "user": entity_user(event),
@@ -93,16 +123,39 @@ class Detector:
         }
 
 
-def default_detector(rules_dir: Path = DEFAULT_RULES_DIR) -> Detector:
-    maps = [load_technique_map(p) for p in sorted((rules_dir / "technique_maps").glob("*.yaml"))]
-    return Detector(technique_maps=maps)
+def load_technique_maps(rules_dir: Path) -> list[TechniqueMap]:
+    return [load_technique_map(p) for p in sorted((rules_dir / "technique_maps").glob("*.yaml"))]
 
 
-def load_detector(rules_dir: Path | str = DEFAULT_RULES_DIR, sigma_paths: Sequence[str] = ()) -> Detector:
-    """The detector the job runs: technique maps from ``rules_dir`` plus Sigma rules from ``sigma_paths``.
+def load_detector(
+    rules_dir: Path | str = DEFAULT_RULES_DIR,
+    sigma_paths: Sequence[Path | str] = (),
+    *,
+    own_sigma: bool = True,
+    placeholders: dict[str, list[str]] | None = None,
+    cache_dir: Path | bool | None = True,
+) -> Detector:
+    """Technique maps and Sigma rules: the project's own pack (``rules/sigma``) plus ``sigma_paths``.
 
-    The Flink job calls exactly this; keep the signature.
+    Rules that cannot load are reported by ``ttpflow rules check``; here they are left out so that a
+    job never stops for one bad community rule (the load report is on ``detector.sigma.report``).
     """
-    detector = default_detector(Path(rules_dir))
-    # Sigma matchers are attached here by the Sigma engine (issue 4) when sigma_paths is not empty.
+    from udfs.detect.sigma_engine import SigmaEngine
+    from udfs.detect.sigma_loader import load_rules
+
+    rules_dir = Path(rules_dir)
+    paths: list[Path] = []
+    if own_sigma and (rules_dir / "sigma").is_dir():
+        paths.append(rules_dir / "sigma")
+    paths.extend(Path(p) for p in sigma_paths)
+    catalog = default_catalog()
+    detector = Detector(technique_maps=load_technique_maps(rules_dir), catalog=catalog)
+    if paths:
+        engine = SigmaEngine(load_rules(paths, cache_dir=cache_dir), catalog, placeholders=placeholders)
+        detector.matchers.append(engine)
     return detector
+
+
+def default_detector(rules_dir: Path = DEFAULT_RULES_DIR) -> Detector:
+    """Technique maps and the project's own Sigma pack: what the job runs without ``--sigma``."""
+    return load_detector(rules_dir)

@@ -1,0 +1,127 @@
+"""``ttpflow rules check PATH...``: load Sigma rules as the job would and report what did not load.
+
+Prints counts (files, loaded, unsupported, waiting for placeholder values, skipped correlation
+rules, warnings) and every problem as ``file:line: field F: reason``. Exit code 1 when a rule is
+unsupported (so CI can gate a rule repository on it), 0 otherwise, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from typing import Any
+
+from jobs.cli import UserError
+from jobs.commands.detect import load_placeholders
+from udfs.detect.sigma_engine import EngineReport, SigmaEngine
+from udfs.detect.sigma_loader import RulePathError, load_rules
+from udfs.detect.sigma_parse import RuleProblem
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rules", help="work with Sigma rule files", description="Work with Sigma rule files."
+    )
+    sub = parser.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = sub.add_parser(
+        "check",
+        help="load rules and report unsupported ones with file, line and field",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="Sigma rule files or folders")
+    check.add_argument(
+        "--placeholders", metavar="FILE", help="YAML mapping of placeholder name -> values, for rules using |expand"
+    )
+    check.add_argument("--no-cache", action="store_true", help="parse every file again")
+    check.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    check.add_argument(
+        "--verbose", "-v", action="store_true", help="also list every warning and rule waiting for placeholders"
+    )
+    check.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_rules(args.paths, cache_dir=not args.no_cache)
+    except RulePathError as exc:
+        raise UserError(str(exc)) from None
+    engine = SigmaEngine(ruleset, placeholders=load_placeholders(args.placeholders))
+    report = engine.report
+    if args.json:
+        print(json.dumps(report_json(report), indent=1))
+    else:
+        print(report_text(report, verbose=args.verbose))
+    return 1 if report.unsupported else 0
+
+
+def _problem(p: RuleProblem) -> dict[str, Any]:
+    return {
+        "path": p.path,
+        "line": p.line,
+        "field": p.field,
+        "reason": p.reason,
+        "message": p.message,
+        "rule_id": p.rule_id,
+    }
+
+
+def report_json(report: EngineReport) -> dict[str, Any]:
+    return {
+        "files": report.files,
+        "rules": report.total,
+        "loaded": report.loaded,
+        "unsupported": len(report.unsupported),
+        "unsupported_share": report_share(report),
+        "unsupported_by_reason": dict(report.unsupported_by_reason()),
+        "needs_placeholders": len(report.disabled),
+        "skipped_correlations": len(report.skipped),
+        "filters": report.filters,
+        "warnings": len(report.warnings),
+        "regex_python_fallbacks": len(report.regex_fallbacks),
+        "parse_seconds": round(report.parse_seconds, 3),
+        "compile_seconds": round(report.compile_seconds, 3),
+        "cached_files": report.cached_files,
+        "problems": [_problem(p) for p in report.unsupported],
+        "placeholders": [_problem(p) for p in report.disabled],
+        "warning_list": [_problem(p) for p in report.warnings + report.regex_fallbacks],
+    }
+
+
+def report_share(report: EngineReport) -> float:
+    return round(len(report.unsupported) / report.total, 5) if report.total else 0.0
+
+
+def report_text(report: EngineReport, verbose: bool = False) -> str:
+    lines = [
+        f"files: {report.files}  rules: {report.total}  loaded: {report.loaded}  "
+        f"unsupported: {len(report.unsupported)} ({report_share(report):.2%})  "
+        f"need placeholders: {len(report.disabled)}  correlations skipped: {len(report.skipped)}  "
+        f"filters: {report.filters}",
+        f"parse: {report.parse_seconds:.2f}s ({report.cached_files} of {report.files} files from cache)  "
+        f"compile: {report.compile_seconds:.2f}s",
+    ]
+    if report.unsupported:
+        lines.append("unsupported, by reason:")
+        lines.extend(f"  {n:5d}  {reason}" for reason, n in report.unsupported_by_reason().most_common())
+        lines.append("unsupported rules:")
+        lines.extend(f"  {p}" for p in report.unsupported)
+    if report.disabled:
+        names = Counter(p.message for p in report.disabled)
+        lines.append(f"waiting for placeholder values ({len(report.disabled)} rules; give --placeholders FILE):")
+        lines.extend(f"  {n:5d}  {msg}" for msg, n in names.most_common())
+        if verbose:
+            lines.extend(f"  {p}" for p in report.disabled)
+    if report.warnings or report.regex_fallbacks:
+        kinds = Counter(p.reason for p in report.warnings + report.regex_fallbacks)
+        lines.append("warnings: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()))
+        shown = report.warnings + report.regex_fallbacks
+        for p in shown if verbose else shown[:10]:
+            lines.append(f"  {p}")
+        if not verbose and len(shown) > 10:
+            lines.append(f"  ... {len(shown) - 10} more (--verbose)")
+    return "\n".join(lines)
+
+
+__all__ = ["register", "report_json", "report_text", "run_check"]
