@@ -1,42 +1,118 @@
-"""Rule files: correlation sequences over ATT&CK techniques and tactics."""
+"""Rule files of the correlate stage: sequences and tactic progressions over ATT&CK.
+
+Sigma correlation rules have their own model (:mod:`schemas.correlation`): they are parsed by pySigma.
+
+A rule names *what* it matches (techniques, tactics, rule ids, field predicates) and *how* hits are
+grouped (``group_by``); the engines in :mod:`udfs.correlate` decide *when*, in event time.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_TECHNIQUE = re.compile(r"^T\d{1,4}(\.\d{1,3})?$")  # loose: T1 is a fine test id
+
+Level = Literal["informational", "low", "medium", "high", "critical"]
+# host / user: the linked entity (see udfs.link); entity: the host when there is one, else the user.
+NAMED_GROUPS = ("host", "user", "entity")
 
 
 def duration_ms(text: str | int) -> int:
     """``15m`` -> 900000. Integers are taken as milliseconds."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
         return text
-    match = _DURATION.match(text)
+    match = _DURATION.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"expected a duration like 90s, 15m, 2h or 1d, got {text!r}")
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-class SequenceStep(BaseModel):
+def _check_duration(value: str | int | None) -> str | int | None:
+    if value is not None and duration_ms(value) <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return value
+
+
+class HitMatcher(BaseModel):
+    """What one hit must show. Kinds are OR-ed (any technique, any tactic, any rule id); ``where`` is
+    AND-ed with them: every field predicate must hold as well."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
     techniques: list[str] = Field(default_factory=list, description="a parent id matches its sub-techniques")
-    tactics: list[str] = Field(default_factory=list)
-    rule_ids: list[str] = Field(default_factory=list)
+    tactics: list[str] = Field(default_factory=list, description="ATT&CK tactic short names")
+    rule_ids: list[str] = Field(default_factory=list, description="detection rule ids (Sigma id, map:..., ...)")
+    where: dict[str, Any] = Field(
+        default_factory=dict,
+        description="field predicates on the hit's event: path -> value | [values] | {op: value}",
+    )
 
     @field_validator("techniques")
     @classmethod
-    def _upper(cls, ids: list[str]) -> list[str]:
-        return [t.strip().upper() for t in ids]
+    def _technique_ids(cls, ids: list[str]) -> list[str]:
+        out = [t.strip().upper() for t in ids]
+        for tid in out:
+            if not _TECHNIQUE.match(tid):
+                raise ValueError(f"expected an ATT&CK technique id like T1055 or T1055.012, got {tid!r}")
+        return out
 
-    def model_post_init(self, _context: object) -> None:
-        if not (self.techniques or self.tactics or self.rule_ids):
-            raise ValueError("a step needs at least one of techniques, tactics or rule_ids")
+    @field_validator("tactics")
+    @classmethod
+    def _tactic_names(cls, names: list[str]) -> list[str]:
+        return [t.strip().lower().replace("_", "-") for t in names]
+
+    def has_criteria(self) -> bool:
+        return bool(self.techniques or self.tactics or self.rule_ids or self.where)
+
+
+class SequenceStep(HitMatcher):
+    name: str | None = None
+    count: int = Field(default=1, ge=1, le=1000, description="repeated step: this many matching hits")
+    max_gap: str | int | None = Field(
+        default=None, description="the step must complete within this time of the previous step's last hit"
+    )
+    by: list[str] = Field(default_factory=list, description="join keys, compared position by position")
+    absent: bool = Field(default=False, description="no matching hit within max_gap of the previous step")
+
+    @field_validator("max_gap")
+    @classmethod
+    def _gap(cls, value: str | int | None) -> str | int | None:
+        return _check_duration(value)
+
+    @model_validator(mode="after")
+    def _shape(self) -> SequenceStep:
+        if not self.has_criteria():
+            raise ValueError("a step needs at least one of techniques, tactics, rule_ids or where")
+        if self.absent and self.max_gap is None:
+            raise ValueError("an absent step needs max_gap: the time in which no matching hit may appear")
+        if self.absent and self.count != 1:
+            raise ValueError("an absent step cannot have a count")
+        return self
+
+    @property
+    def max_gap_ms(self) -> int | None:
+        return None if self.max_gap is None else duration_ms(self.max_gap)
+
+
+class UntilMatcher(HitMatcher):
+    @model_validator(mode="after")
+    def _shape(self) -> UntilMatcher:
+        if not self.has_criteria():
+            raise ValueError("until needs at least one of techniques, tactics, rule_ids or where")
+        return self
+
+
+def _group_by(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("group_by needs at least one field")
+        return [str(v) for v in value]
+    return value
 
 
 class SequenceRule(BaseModel):
@@ -45,17 +121,82 @@ class SequenceRule(BaseModel):
     kind: Literal["sequence"]
     id: str = Field(min_length=1)
     title: str
-    group_by: Literal["host", "user"] = "host"
+    description: str | None = None
+    group_by: str | list[str] = Field(default="host", description="host, user, entity, or field paths")
+    by: list[str] = Field(default_factory=list, description="join keys every step must share")
     within: str | int
-    level: Literal["informational", "low", "medium", "high", "critical"] = "high"
+    level: Level = "high"
+    until: UntilMatcher | None = Field(default=None, description="a matching hit cancels open partial matches")
     steps: list[SequenceStep] = Field(min_length=2)
 
     @field_validator("within")
     @classmethod
     def _within(cls, value: str | int) -> str | int:
-        duration_ms(value)
-        return value
+        return _check_duration(value)  # type: ignore[return-value]
+
+    @field_validator("group_by")
+    @classmethod
+    def _group(cls, value: str | list[str]) -> str | list[str]:
+        return _group_by(value)
 
     @property
     def within_ms(self) -> int:
         return duration_ms(self.within)
+
+    def step_keys(self, index: int) -> list[str]:
+        """The join-key paths of step ``index``: the rule's ``by`` then the step's own."""
+        return [*self.by, *self.steps[index].by]
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Cross-field checks pydantic cannot place on one field: (location, message)."""
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        if self.steps[0].absent:
+            out.append((("steps", 0, "absent"), "the first step cannot be absent: absence needs a step before it"))
+        widths = [(i, len(s.by)) for i, s in enumerate(self.steps) if s.by]
+        for i, width in widths[1:]:
+            if width != widths[0][1]:
+                out.append((("steps", i, "by"), f"has {width} join keys but step {widths[0][0]} has {widths[0][1]}: "
+                                               "by keys are compared position by position"))
+        return out
+
+
+class TacticProgressionRule(BaseModel):
+    """At least ``min_tactics`` distinct tactics, in kill-chain order when ``ordered``, within a window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["tactic_progression"]
+    id: str = Field(min_length=1)
+    title: str
+    description: str | None = None
+    group_by: str | list[str] = "host"
+    within: str | int
+    min_tactics: int = Field(ge=2, le=14)
+    ordered: bool = Field(default=True, description="tactics must appear in kill-chain order")
+    tactics: list[str] = Field(default_factory=list, description="only these tactics count (default: all)")
+    level: Level = "high"
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str | int) -> str | int:
+        return _check_duration(value)  # type: ignore[return-value]
+
+    @field_validator("group_by")
+    @classmethod
+    def _group(cls, value: str | list[str]) -> str | list[str]:
+        return _group_by(value)
+
+    @field_validator("tactics")
+    @classmethod
+    def _tactic_names(cls, names: list[str]) -> list[str]:
+        return [t.strip().lower().replace("_", "-") for t in names]
+
+    @property
+    def within_ms(self) -> int:
+        return duration_ms(self.within)
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        if self.tactics and len(set(self.tactics)) < self.min_tactics:
+            return [(("min_tactics",), f"needs {self.min_tactics} tactics but tactics lists only "
+                                       f"{len(set(self.tactics))}")]
+        return []
