@@ -24,7 +24,7 @@ from jobs import pipeline
 from jobs.config import PROJECT_ROOT, JobConfig
 from jobs.options import add_kafka_job_args, config_from_args
 
-OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late"})
+OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late", "events"})
 CONNECTOR_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "connectors"
 
 
@@ -153,7 +153,7 @@ def run_files(config: JobConfig, paths: list[Path], wanted: frozenset[str] = OUT
     raw = env.from_collection(list(file_records(paths)), type_info=pipeline.RAW_RECORD_TYPE)
     outputs = pipeline.build(raw, config)
     by_name = {"alerts": outputs.alerts, "signals": outputs.signals, "dead_letter": outputs.dead_letters,
-               "late": outputs.late}
+               "late": outputs.late, "events": outputs.events}
     tagged_type = Types.TUPLE([Types.STRING(), Types.STRING()])
     streams = [
         stream.map(lambda s, n=name: (n, s), output_type=tagged_type)

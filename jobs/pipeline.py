@@ -57,6 +57,7 @@ class Outputs:
     signals: DataStream
     dead_letters: DataStream
     late: DataStream
+    events: DataStream  # every normalized event, for file runs that want them (not sunk to Kafka)
 
 
 def watermarks(config: JobConfig) -> WatermarkStrategy:
@@ -94,6 +95,7 @@ def build(raw: DataStream, config: JobConfig) -> Outputs:
         .process(Correlator(config, stage=2)).uid("correlate-chained").name("correlate chained")
     )
     return Outputs(
+        events=events.map(ToJson(), output_type=Types.STRING()).name("events"),
         alerts=first.union(chained).map(ScoreFunction(), output_type=Types.STRING()).name("score"),
         signals=hits.map(ToJson(), output_type=Types.STRING()).name("signals"),
         dead_letters=events.get_side_output(DEAD_LETTER_TAG),

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dead-letter", type=Path, metavar="PATH", help="dead letters, one JSON per line")
     parser.add_argument("--signals", type=Path, metavar="PATH", help="every technique hit, one JSON per line")
     parser.add_argument("--late", type=Path, metavar="PATH", help="hits behind the watermark, one JSON per line")
+    parser.add_argument("--events", type=Path, metavar="PATH",
+                        help="every normalized event, one JSON per line (as `ttpflow normalize` prints them)")
     add_kafka_job_args(parser)
     parser.set_defaults(func=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     sinks: dict[str, IO[str]] = {}
     opened: list[IO[str]] = []
     for name, target in (("alerts", args.output), ("dead_letter", args.dead_letter),
-                         ("signals", args.signals), ("late", args.late)):
+                         ("signals", args.signals), ("late", args.late), ("events", args.events)):
         if target is None and name == "alerts":
             sinks[name] = sys.stdout
         elif target is not None:
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         for handle in opened:
             handle.close()
     log("job finished", seconds=round(time.monotonic() - started, 1), **{f"{k}_count": v for k, v in counts.items()})
-    labels = {"alerts": "alerts", "signals": "signals", "dead_letter": "dead letters", "late": "late"}
+    labels = {"alerts": "alerts", "signals": "signals", "dead_letter": "dead letters", "late": "late",
+              "events": "events"}
     summary = ", ".join(f"{counts[name]} {label}" for name, label in labels.items() if name in sinks)
     print(f"ttpflow run: {summary}", file=sys.stderr)
     return 0
