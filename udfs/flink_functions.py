@@ -51,10 +51,17 @@ class NormalizeFunction(ProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self.default = Normalizer(self.config.default_format, limits=self.config.limits())
         self.by_topic = {t: Normalizer(f, limits=self.config.limits()) for t, f in self.config.topic_formats.items()}
-        group = runtime_context.get_metrics_group()
-        self.parsed = group.counter("events_parsed")
-        self.dead_by_reason: dict[str, Any] = {}
-        self.group = group
+        self.group = runtime_context.get_metrics_group()
+        self.parsed = self.group.counter("events_parsed")
+        # Lazily created per format and per dead-letter reason: ttpflow.normalize.<format>.normalized,
+        # ttpflow.normalize.dead_letter.<reason>.records
+        self.counters: dict[tuple[str, str, str], Any] = {}
+
+    def _counter(self, scope: str, name: str, metric: str) -> Any:
+        counter = self.counters.get((scope, name, metric))
+        if counter is None:
+            counter = self.counters[(scope, name, metric)] = self.group.add_group(scope, name).counter(metric)
+        return counter
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
         kind, name, partition, offset, payload = value[0], value[1], value[2], value[3], value[4]
@@ -65,15 +72,12 @@ class NormalizeFunction(ProcessFunction):
         outcome = self.by_topic.get(name, self.default).normalize(bytes(payload), origin)
         if outcome.event is not None:
             self.parsed.inc()
+            self._counter("format", outcome.source_format or "unknown", "normalized").inc()
             yield outcome.event
         else:
-            reason = outcome.dead_letter["reason"]  # type: ignore[index]
-            counter = self.dead_by_reason.get(reason)
-            if counter is None:
-                counter = self.dead_by_reason[reason] = self.group.add_group("dead_letter", reason).counter(
-                    "records"
-                )
-            counter.inc()
+            self._counter("dead_letter", outcome.dead_letter["reason"], "records").inc()  # type: ignore[index]
+            if outcome.source_format:
+                self._counter("format", outcome.source_format, "dead_lettered").inc()
             yield DEAD_LETTER_TAG, _json(outcome.dead_letter)
 
 
