@@ -4,7 +4,6 @@ submit, feed half a sequence through Kafka, stop with a savepoint, resume, feed 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cluster import SAVEPOINT_META, FlinkCluster
+from jobs.local_kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
 from tests.integration.jobrun import plain_event, ttpflow
 
@@ -20,16 +20,10 @@ MIN = 60_000
 T0 = 1_714_557_600_000
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     cluster_dir = tmp_path_factory.mktemp("flink")
-    opts = ["--rest-port", str(_free_port()), "--rpc-port", str(_free_port()), "--cluster-dir", str(cluster_dir)]
+    opts = ["--rest-port", str(free_port()), "--rpc-port", str(free_port()), "--cluster-dir", str(cluster_dir)]
     ttpflow("cluster", "start", *opts, timeout_s=180)
     try:
         yield opts

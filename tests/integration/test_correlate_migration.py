@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cluster import FLINK_BIN, SAVEPOINT_META, FlinkCluster
+from jobs.local_kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
 from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
 from tests.integration.test_cluster_savepoint import _wait_for_signal
@@ -29,12 +29,6 @@ V1_COMMIT = "45fe1fa663d716f90f45928a5faa0fe3522b6da3"  # the walking skeleton, 
 RULE = "ttpflow-seq-injection-then-c2"
 MIN = 60_000
 T0 = 1_714_557_600_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def v1_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlinkCluster, list[str]]]:
     cluster_dir = tmp_path_factory.mktemp("flink")
-    opts = ["--rest-port", str(_free_port()), "--rpc-port", str(_free_port()), "--cluster-dir", str(cluster_dir)]
+    opts = ["--rest-port", str(free_port()), "--rpc-port", str(free_port()), "--cluster-dir", str(cluster_dir)]
     flink = FlinkCluster(state_dir=cluster_dir, rest_port=int(opts[1]), rpc_port=int(opts[3]))
     # Python workers put their working directory first on sys.path: start the cluster outside this
     # checkout, or the v1 job's workers would import this build's udfs instead of the shipped v1 ones.
