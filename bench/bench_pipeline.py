@@ -14,6 +14,7 @@ topic, which backpressure from correlation slows down as well. Prints events/s a
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import random
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +68,23 @@ def produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
 
 def count_and_span(bootstrap: str, topic: str, expected: int, timeout_s: float) -> tuple[int, float]:
     """Read until ``expected`` records arrived; return (count, seconds between first and last write)."""
+    count, first, last = count_and_window(bootstrap, topic, expected, timeout_s)
+    return count, ((last or 0) - (first or 0)) / 1000
+
+
+def count_and_window(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    *,
+    alive: Callable[[], bool] | None = None,
+    idle_s: float | None = None,
+) -> tuple[int, int | None, int | None]:
+    """Read ``topic`` (every partition) until ``expected`` records arrived, ``timeout_s`` passed,
+    ``alive()`` turned false, or (``idle_s``) nothing new came for that long after a first record.
+    Returns (count, first write time ms, last write time ms): record timestamps, i.e. write times
+    on a topic with ``message.timestamp.type=LogAppendTime``."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -75,24 +94,31 @@ def count_and_span(bootstrap: str, topic: str, expected: int, timeout_s: float) 
         isolation_level="read_uncommitted",
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
+    partitions = sorted(consumer.partitions_for_topic(topic) or {0})
+    tps = [TopicPartition(topic, p) for p in partitions]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
     count, first, last = 0, None, None
     deadline = time.monotonic() + timeout_s
     next_report = time.monotonic() + 10
+    last_progress = time.monotonic()
     while count < expected and time.monotonic() < deadline:
-        if time.monotonic() >= next_report:
+        now = time.monotonic()
+        if now >= next_report:
             print(f"  {topic}: {count:,}/{expected:,}", file=sys.stderr, flush=True)
             next_report += 10
+            if alive is not None and not alive():
+                break
+        if idle_s is not None and count and now - last_progress > idle_s:
+            break
         for records in consumer.poll(timeout_ms=500, max_records=50_000).values():
+            last_progress = time.monotonic()
             for record in records:
                 count += 1
                 first = record.timestamp if first is None else min(first, record.timestamp)
                 last = record.timestamp if last is None else max(last, record.timestamp)
     consumer.close()
-    span = ((last or 0) - (first or 0)) / 1000
-    return count, span
+    return count, first, last
 
 
 def expected_signals(payloads: list[bytes]) -> int:
@@ -109,26 +135,39 @@ def expected_signals(payloads: list[bytes]) -> int:
     return total
 
 
-def run_identity_job(bootstrap: str, raw: str, out: str, mode: str) -> None:
+def run_identity_job(bootstrap: str, raw: str, out: str, mode: str, parallelism: int = 1) -> None:
     """The ceiling: the same raw-bytes source and sink, with only an identity Python map between them."""
     from pyflink.common.typeinfo import Types
     from pyflink.datastream.connectors.base import DeliveryGuarantee
 
     from jobs.config import JobConfig, Topics
-    from jobs.flink_job import environment, kafka_sink, kafka_source
+    from jobs.flink_job import environment, kafka_sink
 
     config = JobConfig(
         bootstrap_servers=bootstrap,
         topics=Topics(raw=(raw,)),
         consumer_group=f"id-{uuid.uuid4().hex[:6]}",
         python_execution_mode=mode,
+        parallelism=parallelism,
     )
     env = environment(config, kafka=True, checkpointing=True)
-    stream = kafka_source(env, config).map(
+    stream = job_source(env, config).map(
         lambda row: bytes(row[4]).decode("utf-8", "replace"), output_type=Types.STRING()
     )
     stream.sink_to(kafka_sink(config, out, "identity", DeliveryGuarantee.AT_LEAST_ONCE))
     env.execute("ceiling: identity")
+
+
+def job_source(env, config):
+    """The job's own raw-bytes Kafka source (``kafka_source`` takes the table environment since the
+    job's correlation moved to SQL; older versions create their own)."""
+    from pyflink.table import StreamTableEnvironment
+
+    from jobs.flink_job import kafka_source
+
+    if len(inspect.signature(kafka_source).parameters) >= 3:
+        return kafka_source(env, config, StreamTableEnvironment.create(env))
+    return kafka_source(env, config)
 
 
 def timed(name: str, cmd: list[str], bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:

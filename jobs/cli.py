@@ -8,11 +8,10 @@ import pkgutil
 import sys
 
 from jobs import commands
+from jobs.errors import UserError
 from udfs import jsonlog
 
-
-class UserError(Exception):
-    """An error the user can act on; printed without a traceback."""
+__all__ = ["UserError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,10 @@ CONFIG_TEMPLATE = PROJECT_ROOT / "flink-conf" / "cluster" / "config.yaml"
 JOB_SCRIPT = PROJECT_ROOT / "jobs" / "flink_job.py"
 SAVEPOINT_META = "ttpflow-savepoint.json"
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".ttpflow" / "flink"
-TTPFLOW_STATE_FORMAT = 1  # bump when a state layout changes; migrations live in udfs/correlate/state.py
+# Bump when a state layout changes. 1: the Python keyed operators (up to the SQL job); 2: the SQL job
+# (linking, patterns and aggregates in the JVM; uids per rule). 1 -> 2 is `ttpflow upgrade`: no state
+# crosses, the longest rule window is read again from Kafka (docs/upgrade.md).
+TTPFLOW_STATE_FORMAT = 2
 
 
 class ClusterError(RuntimeError):
@@ -195,6 +198,7 @@ def write_savepoint_meta(savepoint: Path, python_execution_mode: str) -> None:
     meta = {
         "python_execution_mode": python_execution_mode,
         "state_format": TTPFLOW_STATE_FORMAT,
+        "taken_at_ms": int(time.time() * 1000),
         "written_by": "ttpflow",
     }
     (savepoint / SAVEPOINT_META).write_text(json.dumps(meta, indent=2) + "\n")
@@ -220,6 +224,39 @@ def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTIO
         )
     if meta.get("state_format", 0) > TTPFLOW_STATE_FORMAT:
         raise ClusterError(f"{savepoint} was written by a newer ttpflow (state format {meta['state_format']})")
+    if meta.get("state_format", 0) < TTPFLOW_STATE_FORMAT:
+        raise ClusterError(
+            f"{savepoint} holds state format {meta.get('state_format')} (the Python keyed operators); this build "
+            f"runs format {TTPFLOW_STATE_FORMAT} (the SQL job). Use `ttpflow upgrade {savepoint} ...`: it starts the "
+            "new job reading Kafka again from the longest rule window before the savepoint (docs/upgrade.md)."
+        )
+
+
+def savepoint_time_ms(savepoint: str) -> int:
+    """When the savepoint was taken: recorded by `ttpflow stop` (format 2), else its _metadata file's time."""
+    path = Path(savepoint.removeprefix("file:"))
+    meta_file = path / SAVEPOINT_META
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if "taken_at_ms" in meta:
+        return int(meta["taken_at_ms"])
+    return int((path / "_metadata").stat().st_mtime * 1000)
+
+
+def upgrade_start_ms(savepoint: str, replay_ms: int) -> int:
+    """Where an upgraded job starts reading: the savepoint's time less what the rules can still
+    correlate (the longest window, the watermark bound and the allowed lateness)."""
+    check_upgradable(savepoint)
+    return savepoint_time_ms(savepoint) - replay_ms
+
+
+def check_upgradable(savepoint: str) -> None:
+    path = Path(savepoint.removeprefix("file:"))
+    if not (path / "_metadata").is_file():
+        raise ClusterError(f"{savepoint}: not a Flink savepoint (no _metadata file)")
+    meta_file = path / SAVEPOINT_META
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if meta.get("state_format", 1) >= TTPFLOW_STATE_FORMAT:
+        raise ClusterError(f"{savepoint} is already state format {TTPFLOW_STATE_FORMAT}: use `ttpflow resume`")
 
 
 def _port_taken(port: int) -> bool:

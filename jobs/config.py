@@ -49,6 +49,9 @@ class JobConfig:
     parallelism: int = 1
     assets_path: str | None = None  # asset inventory (rules/assets/inventory.yaml is a sample)
     binding_max_age_ms: int = 86_400_000  # an address / session binding not seen again for this long is not trusted
+    checkpoint_dir: str | None = None  # local runs: filesystem checkpoints here (a cluster uses its own config)
+    start_from_ms: int | None = None  # Kafka: read from this record time, not the group's offsets
+    emit_events: bool = False  # the normalized events as an output (file runs that ask for them)
     state_ttl_ms: int = 7 * 86_400_000  # keyed correlate state untouched this long (processing time) is dropped
 
     def limits(self) -> Limits:

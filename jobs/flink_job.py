@@ -10,10 +10,9 @@ import argparse
 import os
 import site
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from pyflink.common import Configuration, Row
+from pyflink.common import Configuration
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
@@ -26,6 +25,7 @@ from jobs.options import add_kafka_job_args, config_from_args
 
 OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late", "events"})
 CONNECTOR_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "connectors"
+UDF_JAR = PROJECT_ROOT / "udfs" / "jvm" / "target" / "ttpflow-udfs.jar"
 
 
 def connector_jars() -> list[str]:
@@ -37,6 +37,13 @@ def connector_jars() -> list[str]:
             "-DoutputDirectory=lib/connectors"
         )
     return [jar.as_uri() for jar in jars]
+
+
+def udf_jar() -> str:
+    """ttpflow's JVM functions (udfs/jvm), built by scripts/bootstrap.sh."""
+    if not UDF_JAR.is_file():
+        raise FileNotFoundError(f"no {UDF_JAR}; run: mvn -q -B -f udfs/jvm/pom.xml package (scripts/bootstrap.sh does)")
+    return UDF_JAR.as_uri()
 
 
 def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> StreamExecutionEnvironment:
@@ -54,6 +61,13 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     conf.set_string("python.map-state.read-cache-size", "10000")
     conf.set_string("python.map-state.write-cache-size", "10000")
     conf.set_string("table.exec.uid.generation", "ALWAYS")
+    # The watermark declared on the analyzed rows (jobs.pipeline) marks an idle subtask idle.
+    conf.set_string("table.exec.source.idle-timeout", f"{config.idleness_ms} ms")
+    # Local runs keep checkpoints on disk: JobManager memory caps state at 5 MB. A job submitted to
+    # a cluster (flink run) leaves this to the cluster's configuration.
+    if config.checkpoint_dir:
+        conf.set_string("execution.checkpointing.storage", "filesystem")
+        conf.set_string("execution.checkpointing.dir", Path(config.checkpoint_dir).resolve().as_uri())
     if config.restart_attempts > 0:
         conf.set_string("restart-strategy.type", "fixed-delay")
         conf.set_string("restart-strategy.fixed-delay.attempts", str(config.restart_attempts))
@@ -61,8 +75,7 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     else:
         # Fail fast: with checkpointing on, Flink's default strategy would restart forever.
         conf.set_string("restart-strategy.type", "none")
-    if kafka:
-        conf.set_string("pipeline.jars", ";".join(connector_jars()))
+    conf.set_string("pipeline.jars", ";".join([udf_jar(), *(connector_jars() if kafka else [])]))
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(config.parallelism)
     if checkpointing:
@@ -70,10 +83,13 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     return env
 
 
-def kafka_source(env: StreamExecutionEnvironment, config: JobConfig):
+def kafka_source(env: StreamExecutionEnvironment, config: JobConfig, t_env: StreamTableEnvironment):
     """Raw Kafka records with topic/partition/offset, bytes untouched (SQL connector, raw format)."""
-    t_env = StreamTableEnvironment.create(env)
     topics = ";".join(config.topics.raw)
+    if config.start_from_ms is not None:
+        startup = f"'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{config.start_from_ms}'"
+    else:
+        startup = "'scan.startup.mode' = 'group-offsets'"
     t_env.execute_sql(
         f"""
         CREATE TEMPORARY TABLE raw_records (
@@ -87,7 +103,7 @@ def kafka_source(env: StreamExecutionEnvironment, config: JobConfig):
           'properties.bootstrap.servers' = '{config.bootstrap_servers}',
           'properties.group.id' = '{config.consumer_group}',
           'properties.isolation.level' = 'read_committed',
-          'scan.startup.mode' = 'group-offsets',
+          {startup},
           'properties.auto.offset.reset' = 'earliest',
           'format' = 'raw'
         )
@@ -120,7 +136,8 @@ def kafka_sink(config: JobConfig, topic: str, name: str, guarantee: DeliveryGuar
 
 def build_kafka_job(config: JobConfig) -> StreamExecutionEnvironment:
     env = environment(config, kafka=True, checkpointing=True)
-    outputs = pipeline.build(kafka_source(env, config), config)
+    t_env = StreamTableEnvironment.create(env)
+    outputs = pipeline.build(kafka_source(env, config, t_env), config, t_env)
     eo, alo = DeliveryGuarantee.EXACTLY_ONCE, DeliveryGuarantee.AT_LEAST_ONCE
     outputs.alerts.sink_to(kafka_sink(config, config.topics.alerts, "alerts", eo)).uid("sink-alerts").name(
         "alerts -> kafka"
@@ -133,37 +150,70 @@ def build_kafka_job(config: JobConfig) -> StreamExecutionEnvironment:
     return env
 
 
-def file_records(paths: list[Path]) -> Iterator[Row]:
-    from udfs.normalize.files import iter_records
+def file_source(t_env: StreamTableEnvironment, staged: Path):
+    """The staged records (:mod:`jobs.staging`) as ``RAW_RECORD_TYPE`` rows, read and decoded in the
+    JVM: Flink's filesystem connector (a bounded source, line by line) and JSON format (base64 to
+    BYTES, so payloads stay byte-exact). No Python operator of its own."""
+    from jobs.staging import STAGED_COLUMNS
 
-    for path in paths:
-        for payload, origin in iter_records(path):
-            yield Row("file", str(path), -1, origin.line or 0, payload)
+    columns = ", ".join(f"`{name}` {sql_type}" for name, sql_type in STAGED_COLUMNS)
+    t_env.execute_sql(
+        f"""
+        CREATE TEMPORARY TABLE staged_records ({columns}) WITH (
+          'connector' = 'filesystem',
+          'path' = '{_sql_string(str(staged.resolve()))}',
+          'format' = 'json',
+          'json.fail-on-missing-field' = 'true'
+        )
+        """
+    )
+    table = t_env.sql_query(
+        "SELECT 'file' AS kind, `name`, CAST(-1 AS INT) AS `partition`, `offset`, payload FROM staged_records"
+    )
+    return t_env.to_data_stream(table)
 
 
-def run_files(config: JobConfig, paths: list[Path], wanted: frozenset[str] = OUTPUT_NAMES) -> Iterator[tuple[str, str]]:
-    """Run the graph on files in the embedded MiniCluster; yield (output name, JSON line).
+def _sql_string(text: str) -> str:
+    return text.replace("'", "''")
 
-    Only the ``wanted`` outputs are brought back to the client: collecting is the slow part of a
-    file run (measured ~2.5k records/s), and signals outnumber everything else.
+
+def file_sink(directory: Path, name: str):
+    """One output as files: row format, one JSON per line, under ``directory`` (no date buckets).
+
+    No checkpoints in a file run, so nothing rolls before the end: at the end of the bounded input
+    every writer closes its part file and the sink commits it, before the job reports finished.
     """
-    from pyflink.common.typeinfo import Types
+    from pyflink.common.serialization import Encoder
+    from pyflink.datastream.connectors.file_system import BucketAssigner, FileSink, OutputFileConfig, RollingPolicy
 
+    return (
+        FileSink.for_row_format(str(directory.resolve()), Encoder.simple_string_encoder())
+        .with_bucket_assigner(BucketAssigner.base_path_bucket_assigner())
+        .with_rolling_policy(RollingPolicy.on_checkpoint_rolling_policy())
+        .with_output_file_config(OutputFileConfig.builder().with_part_prefix(name).with_part_suffix(".jsonl").build())
+        .build()
+    )
+
+
+def run_files(config: JobConfig, staged: Path, out_dir: Path, wanted: frozenset[str] = OUTPUT_NAMES) -> dict[str, Path]:
+    """Run the graph in the embedded MiniCluster on a staging file (:func:`jobs.staging.stage`),
+    streaming, each ``wanted`` output to a FileSink directory under ``out_dir``; return those
+    directories once the job has finished (the input consumed, every part file committed)."""
+    from dataclasses import replace
+
+    config = replace(config, emit_events="events" in wanted)
     env = environment(config, kafka=False, checkpointing=False)
-    raw = env.from_collection(list(file_records(paths)), type_info=pipeline.RAW_RECORD_TYPE)
-    outputs = pipeline.build(raw, config)
+    t_env = StreamTableEnvironment.create(env)
+    outputs = pipeline.build(file_source(t_env, staged), config, t_env)
     by_name = {"alerts": outputs.alerts, "signals": outputs.signals, "dead_letter": outputs.dead_letters,
                "late": outputs.late, "events": outputs.events}
-    tagged_type = Types.TUPLE([Types.STRING(), Types.STRING()])
-    streams = [
-        stream.map(lambda s, n=name: (n, s), output_type=tagged_type)
-        for name, stream in by_name.items()
-        if name in wanted or name == "alerts"
-    ]
-    merged = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
-    with merged.execute_and_collect("ttpflow (files)") as results:
-        for row in results:
-            yield row[0], row[1]
+    dirs: dict[str, Path] = {}
+    for name, stream in by_name.items():
+        if name in wanted:
+            dirs[name] = out_dir / name
+            stream.sink_to(file_sink(dirs[name], name)).uid(f"sink-{name}-files").name(f"{name} -> files")
+    env.execute("ttpflow (files)")
+    return dirs
 
 
 def parse_args(argv: list[str]) -> JobConfig:

@@ -42,6 +42,9 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
                              "(a sample: rules/assets/inventory.yaml)")
     parser.add_argument("--binding-max-age", default="24h",
                         help="trust an address / session / principal binding this long after it was last seen")
+    parser.add_argument("--start-from-timestamp", type=int, default=None, metavar="MS",
+                        help="read the raw topics from this Kafka record time (epoch ms) instead of the group's "
+                             "offsets: `ttpflow upgrade` replays the longest rule window this way")
     parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
 
 
@@ -77,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         assets_path=str(Path(args.assets).resolve()) if args.assets else None,
         binding_max_age_ms=duration_ms(args.binding_max_age),
         state_ttl_ms=duration_ms(args.state_ttl),
+        start_from_ms=args.start_from_timestamp,
     )
     if args.rules_dir:
         config = replace(config, rules_dir=str(Path(args.rules_dir).resolve()))

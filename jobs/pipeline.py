@@ -1,52 +1,63 @@
 """The ttpflow job graph, source- and sink-agnostic: raw records in, named output streams out.
 
-    raw ─ normalize ─┬─ events ─ watermarks ─┬─ detect ─┬─ signals
-                     └─ dead letters         │          └─ key_by(link key) ─ link ─ fan-out ─┐
-                                             └─ binding facts ─ key_by(subject) ─ learn ─┘ (broadcast)
-      ┌──────────────────────────────────────────────────────────────────────────────────┘
-      └─ key_by(rule, group) ─ correlate ─┬─ score ─ alerts
-                     └─ correlate-chained ┘   (Sigma correlations over correlations)
-    late: from link and both correlate operators
+    raw ─ analyze (Python: normalize → detect → binding facts) ─┬─ dead letters, events
+                                                                └─ rows ─ WATERMARK (JVM)
+      rows ─┬─ hits ─┬─ signals
+            │        ├─ late (behind the watermark)
+            │        └─ on time ─ link (temporal joins on bindings) ─┬─ MATCH_RECOGNIZE per rule ─ score ─ alerts
+            └─ facts ─ bindings (versioned view) ──────────┘         └─ Python-path rules ─ correlate ─ score ─┘
 
-Link sits between detect and correlate: it works on hits (a small share of events) and the bindings
-it needs come from every event through the learner, so detection stays stateless and fast, and a
-network hit is linked with what the stream knew at its event time, whatever the arrival order.
+One Python operator per event (analyze), stateless; event time, linking and correlation run in
+Flink's JVM operators through SQL. Rules with no faithful SQL form yet run on the Python keyed
+correlator, fed only their hits (``ttpflow rules check --explain`` lists them). Scoring is Python,
+on alerts only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyflink.common import Duration, WatermarkStrategy
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
+from pyflink.table import ChangelogMode, DataTypes, Schema, StreamTableEnvironment, Table
+from pyflink.table.types import _to_java_data_type
 
 from jobs.config import JobConfig
+from jobs.uids import rule_prefix, to_stream_with_uids
+from udfs.analyze import COLUMNS
+from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
+from udfs.correlate.sql import progression, sigma
+from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
+from udfs.correlate.sql.python_path import PYTHON_PATH_COLUMNS
+from udfs.correlate.sql.sequence import sequence_sql
 from udfs.flink_functions import (
-    BINDINGS_STATE,
     CHAINED_TAG,
     DEAD_LETTER_TAG,
+    EVENTS_TAG,
     LATE_TAG,
-    BindingFacts,
+    AnalyzeFunction,
     Correlator,
-    DetectFunction,
-    EventTimeAssigner,
-    FanOut,
-    LearnBindings,
-    LinkFunction,
-    NormalizeFunction,
+    MatchAlerts,
+    PythonPathRoute,
     ScoreFunction,
-    ToJson,
-    fact_subject,
     record_key,
 )
-from udfs.link.resolve import link_key
+from udfs.link.sql import linking_stages
+from udfs.rules import load_ruleset
 
 # Raw records from any source: ("kafka", topic, partition, offset, payload) or ("file", path, -1, line, payload)
 RAW_RECORD_TYPE = Types.ROW_NAMED(
     ["kind", "name", "partition", "offset", "payload"],
     [Types.STRING(), Types.STRING(), Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())],
 )
+_FLINK_TYPES = {
+    "STRING": Types.STRING(), "BIGINT": Types.LONG(), "BOOLEAN": Types.BOOLEAN(),
+    "ARRAY<STRING>": Types.BASIC_ARRAY(Types.STRING()),
+    "MAP<STRING, STRING>": Types.MAP(Types.STRING(), Types.STRING()),
+}
+# One type for every rule's matches, so that they union (literals would type as CHAR(n) per rule).
+MATCH_ROW = DataTypes.ROW([DataTypes.FIELD(name, DataTypes.STRING()) for name in MATCH_COLUMNS])
+ANALYZED_TYPE = Types.ROW_NAMED([n for n, _ in COLUMNS], [_FLINK_TYPES[t] for _, t in COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -57,49 +68,130 @@ class Outputs:
     signals: DataStream
     dead_letters: DataStream
     late: DataStream
-    events: DataStream  # every normalized event, for file runs that want them (not sunk to Kafka)
+    events: DataStream  # every normalized event, when config.emit_events (file runs that want them)
 
 
-def watermarks(config: JobConfig) -> WatermarkStrategy:
-    return (
-        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(config.out_of_orderness_ms))
-        .with_idleness(Duration.of_millis(config.idleness_ms))
-        .with_timestamp_assigner(EventTimeAssigner())
+def watermark_sql(config: JobConfig) -> str:
+    """Records at or behind the watermark are late in Flink SQL's operators; the bound (and the
+    allowed lateness, which SQL has no other place for) sit in the watermark delay. The extra
+    millisecond makes it the DataStream API's bounded-out-of-orderness watermark."""
+    delay_ms = config.out_of_orderness_ms + config.allowed_lateness_ms + 1
+    return f"rt - {interval_sql(delay_ms)}"
+
+
+def strings(t_env: StreamTableEnvironment, table: Table) -> DataStream:
+    """A one-column STRING table as a DataStream of str, converted in the JVM (no Python map)."""
+    j_type = _to_java_data_type(DataTypes.STRING())
+    return DataStream(t_env._j_tenv.toDataStream(table._j_table, j_type))
+
+
+def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | None = None) -> Outputs:
+    t_env = t_env or StreamTableEnvironment.create(raw.get_execution_environment())
+    plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
+
+    analyzed = raw.process(AnalyzeFunction(config), output_type=ANALYZED_TYPE).uid("analyze").name("analyze")
+    rows = t_env.from_data_stream(
+        analyzed,
+        Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
+        .watermark("rt", watermark_sql(config)).build(),
+    )
+    t_env.create_temporary_view("analyzed", rows)
+    t_env.execute_sql("CREATE TEMPORARY VIEW hits AS SELECT * FROM analyzed WHERE kind = 'hit'")
+    # CURRENT_WATERMARK is NULL before the first watermark: nothing is late then. Only the
+    # Python-path rules read a hit's full JSON: the joins do not carry it for the others.
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW hits_on_time AS SELECT rt, ts, id, rule_id, tags, keys, own_host, hit_host, "
+        "hit_host_key, hit_user, hit_user_key, src_subj, dst_subj, src_static, dst_static, user_known, user_canon, "
+        "known_svc, canon_svc, p1, p2, p3, p4, ev, "
+        f"CASE WHEN ARRAY_CONTAINS(tags, '{FALLBACK_TAG}') THEN signal END AS signal FROM hits "
+        "WHERE CARDINALITY(tags) > 0 AND (CURRENT_WATERMARK(rt) IS NULL OR rt > CURRENT_WATERMARK(rt))"
+    )
+    _register_bindings(t_env)
+    for name, query in linking_stages("hits_on_time", config.binding_max_age_ms):
+        _materialize(t_env, name, t_env.sql_query(query))
+
+    alerts = [_jvm_alerts(t_env, plan, config)] if plan.has_jvm else []
+    python_late: list[DataStream] = []
+    if plan.has_python:
+        scored, python_late = _python_path_alerts(t_env, config)
+        alerts.append(scored)
+    lateness = config.allowed_lateness_ms
+    late = t_env.sql_query(
+        "SELECT '{\"reason\":\"behind_watermark\",\"watermark_ms\":' || "
+        f"CAST({millis_sql('CURRENT_WATERMARK(rt)')} + {lateness} AS STRING) || "
+        f"',\"allowed_lateness_ms\":{lateness},\"hit\":' || signal || '}}' FROM hits WHERE rt <= CURRENT_WATERMARK(rt)"
+    )
+    for stream in python_late:  # one type for the union: SQL strings and Python strings differ
+        late = late.union_all(t_env.from_data_stream(stream))
+    if not alerts:  # no correlation rules at all: an empty alert stream of the right type
+        alerts = [strings(t_env, t_env.sql_query("SELECT signal FROM hits WHERE FALSE"))]
+    return Outputs(
+        alerts=alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0],
+        signals=strings(t_env, t_env.sql_query("SELECT signal FROM hits")),
+        dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG),
+        late=strings(t_env, late),
+        events=analyzed.get_side_output(EVENTS_TAG),
     )
 
 
-def build(raw: DataStream, config: JobConfig) -> Outputs:
-    events = raw.process(NormalizeFunction(config)).uid("normalize").name("normalize")
-    timed = events.assign_timestamps_and_watermarks(watermarks(config)).uid("event-time").name("event-time watermarks")
-    hits = timed.flat_map(DetectFunction(config)).uid("detect").name("detect")
-    bindings = (
-        timed.flat_map(BindingFacts()).uid("binding-facts").name("binding facts")
-        .key_by(fact_subject, key_type=Types.STRING())
-        .process(LearnBindings(config)).uid("link-learn").name("learn bindings")
-        .broadcast(BINDINGS_STATE)
+def _materialize(t_env: StreamTableEnvironment, name: str, table: Table) -> None:
+    """``table`` as view ``name``, through a DataStream (all in the JVM): what reads the view plans
+    against a plain source, and the work behind it runs once however many queries read it."""
+    stream = to_stream_with_uids(t_env, table, name)
+    t_env.create_temporary_view(
+        name, t_env.from_data_stream(stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build())
     )
-    # uid "correlate-sequences": this operator inherited the v1 per-host correlator's state (its hit
-    # buffer as is; its partial matches are handed to "correlate" as seeds, see udfs.correlate.state).
-    linked = (
-        hits.key_by(link_key, key_type=Types.STRING()).connect(bindings)
-        .process(LinkFunction(config)).uid("correlate-sequences").name("link")
+
+
+def _register_bindings(t_env: StreamTableEnvironment) -> None:
+    """The binding facts as a versioned table: every fact a version of its subject at its event
+    time (declaring the key makes the insert-only stream a versioned table; no fact is dropped, so
+    a fact that arrives late within the bound is still the version valid at its time)."""
+    facts = to_stream_with_uids(
+        t_env, t_env.sql_query("SELECT id AS subject, val, ts, rt FROM analyzed WHERE kind = 'fact'"), "facts"
     )
-    routed = linked.process(FanOut(config)).uid("fan-out").name("fan out to (rule, group)")
+    schema = (
+        Schema.new_builder()
+        .column("subject", DataTypes.STRING().not_null()).column("val", DataTypes.STRING())
+        .column("ts", DataTypes.BIGINT()).column("rt", DataTypes.TIMESTAMP_LTZ(3))
+        .primary_key("subject").watermark("rt", "SOURCE_WATERMARK()").build()
+    )
+    t_env.create_temporary_view("bindings", t_env.from_changelog_stream(facts, schema, ChangelogMode.insert_only()))
+
+
+def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: JobConfig) -> DataStream:
+    """Every JVM-path rule's matches as one stream (:data:`MATCH_COLUMNS`), scored in Python."""
+    for module in (progression, sigma):
+        t_env.execute_sql(
+            f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {module.FUNCTION} AS '{module.JAVA_CLASS}' LANGUAGE JAVA"
+        )
+    queries = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
+    queries |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
+    queries |= {r.id: sequence_sql(sigma.as_sequence(r), group_by=list(r.group_by)) for r in plan.jvm_ordered}
+    queries |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
+    streams = []
+    for rule_id, query in queries.items():  # planned one by one: uids per rule (jobs.uids)
+        matches = t_env.sql_query(query)
+        assert tuple(matches.get_schema().get_field_names()) == MATCH_COLUMNS
+        streams.append(to_stream_with_uids(t_env, matches, rule_prefix(rule_id, query), MATCH_ROW))
+    rows = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
+    return rows.map(MatchAlerts(config), output_type=Types.STRING()).uid("score-matches").name("score JVM matches")
+
+
+def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig) -> tuple[DataStream, list[DataStream]]:
+    """Rules with no SQL form yet: the Python keyed correlator, fed only the hits tagged for them."""
+    linked = t_env.sql_query(
+        f"SELECT {', '.join(PYTHON_PATH_COLUMNS)} FROM linked WHERE ARRAY_CONTAINS(tags, '{FALLBACK_TAG}')"
+    )
+    routed = t_env.to_data_stream(linked).process(PythonPathRoute(config)).uid("python-route").name("route")
     first = (
         routed.key_by(record_key, key_type=Types.STRING())
-        .process(Correlator(config, stage=1)).uid("correlate").name("correlate")
+        .process(Correlator(config, stage=1)).uid("correlate").name("correlate (python path)")
     )
     chained = (
         routed.get_side_output(CHAINED_TAG).union(first.get_side_output(CHAINED_TAG))
         .key_by(record_key, key_type=Types.STRING())
-        .process(Correlator(config, stage=2)).uid("correlate-chained").name("correlate chained")
+        .process(Correlator(config, stage=2)).uid("correlate-chained").name("correlate chained (python path)")
     )
-    return Outputs(
-        events=events.map(ToJson(), output_type=Types.STRING()).name("events"),
-        alerts=first.union(chained).map(ScoreFunction(), output_type=Types.STRING()).name("score"),
-        signals=hits.map(ToJson(), output_type=Types.STRING()).name("signals"),
-        dead_letters=events.get_side_output(DEAD_LETTER_TAG),
-        late=linked.get_side_output(LATE_TAG).union(
-            first.get_side_output(LATE_TAG), chained.get_side_output(LATE_TAG)
-        ),
-    )
+    scored = first.union(chained).map(ScoreFunction(), output_type=Types.STRING()).name("score")
+    return scored, [first.get_side_output(LATE_TAG), chained.get_side_output(LATE_TAG)]

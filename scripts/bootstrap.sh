@@ -36,3 +36,12 @@ fetch() {  # profile, folder
 }
 fetch connectors connectors
 fetch broker kafka
+
+# ttpflow's own JVM functions (udfs/jvm): rebuilt when their sources change.
+jvm_want=$(cat udfs/jvm/pom.xml $(find udfs/jvm/src -type f | sort) | sha256sum | cut -c1-16)
+jvm_stamp=udfs/jvm/target/.ttpflow-built
+if [ ! -f udfs/jvm/target/ttpflow-udfs.jar ] || [ "$(cat "$jvm_stamp" 2>/dev/null)" != "$jvm_want" ]; then
+  echo "bootstrap: building the JVM functions (udfs/jvm) with Maven" >&2
+  mvn -q -B -f udfs/jvm/pom.xml package
+  echo "$jvm_want" > "$jvm_stamp"
+fi

@@ -6,35 +6,29 @@ strings. Keyed state values are versioned JSON strings (``udfs.correlate.state``
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
 from pyflink.common import Row
 from pyflink.common.time import Time
 from pyflink.common.typeinfo import Types
-from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import (
-    FlatMapFunction,
-    KeyedBroadcastProcessFunction,
     KeyedProcessFunction,
     MapFunction,
     OutputTag,
     ProcessFunction,
     RuntimeContext,
 )
-from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
 from jobs.config import JobConfig
-from schemas.event import Origin
 from udfs.correlate.operator import is_late, late_record
-from udfs.correlate.state import decode_binding, decode_hits, decode_part, encode_binding, encode_hits, encode_part
-from udfs.detect.detector import Detector, load_detector
-from udfs.normalize.normalizer import Normalizer
-from udfs.rules import load_ruleset, load_sequence_rules
+from udfs.correlate.state import decode_hits, decode_part, encode_hits, encode_part
+from udfs.rules import load_ruleset
 from udfs.score import score_alert
 
 DEAD_LETTER_TAG = OutputTag("dead-letter", Types.STRING())
+EVENTS_TAG = OutputTag("events", Types.STRING())
 LATE_TAG = OutputTag("late", Types.STRING())
 
 
@@ -42,17 +36,22 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class NormalizeFunction(ProcessFunction):
-    """Raw record (Row: kind, name, partition, offset, payload) -> event dict | dead letter (side)."""
+class AnalyzeFunction(ProcessFunction):
+    """Raw record (Row: kind, name, partition, offset, payload) -> analyzed rows (hits, binding
+    facts); dead letters and, when asked for, normalized events to side outputs. The job's only
+    Python step per event (see :mod:`udfs.analyze`)."""
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.default = Normalizer(self.config.default_format, limits=self.config.limits())
-        self.by_topic = {t: Normalizer(f, limits=self.config.limits()) for t, f in self.config.topic_formats.items()}
+        from udfs.analyze import Analyzer
+
+        self.analyzer = Analyzer(self.config)
         self.group = runtime_context.get_metrics_group()
         self.parsed = self.group.counter("events_parsed")
+        self.hits = self.group.counter("technique_hits")
+        self.facts = self.group.counter("binding_facts")
         # Lazily created per format and per dead-letter reason: ttpflow.normalize.<format>.normalized,
         # ttpflow.normalize.dead_letter.<reason>.records
         self.counters: dict[tuple[str, str, str], Any] = {}
@@ -64,40 +63,40 @@ class NormalizeFunction(ProcessFunction):
         return counter
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
-        kind, name, partition, offset, payload = value[0], value[1], value[2], value[3], value[4]
-        if kind == "kafka":
-            origin = Origin(topic=name, partition=partition, offset=offset)
-        else:
-            origin = Origin(file=name, line=offset)
-        outcome = self.by_topic.get(name, self.default).normalize(bytes(payload), origin)
-        if outcome.event is not None:
-            self.parsed.inc()
-            self._counter("format", outcome.source_format or "unknown", "normalized").inc()
-            yield outcome.event
-        else:
-            self._counter("dead_letter", outcome.dead_letter["reason"], "records").inc()  # type: ignore[index]
-            if outcome.source_format:
-                self._counter("format", outcome.source_format, "dead_lettered").inc()
-            yield DEAD_LETTER_TAG, _json(outcome.dead_letter)
+        out = self.analyzer.analyze(value[0], value[1], value[2], value[3], bytes(value[4]))
+        if out.dead_letter is not None:
+            self._counter("dead_letter", out.reason or "unknown", "records").inc()
+            if out.source_format:
+                self._counter("format", out.source_format, "dead_lettered").inc()
+            yield DEAD_LETTER_TAG, out.dead_letter
+            return
+        self.parsed.inc()
+        self._counter("format", out.source_format or "unknown", "normalized").inc()
+        if out.event is not None:
+            yield EVENTS_TAG, out.event
+        for row in out.rows:
+            (self.hits if row[0] == "hit" else self.facts).inc()
+            yield Row(*row)
 
 
-class EventTimeAssigner(TimestampAssigner):
-    def extract_timestamp(self, value: dict[str, Any], record_timestamp: int) -> int:
-        return int(value["timestamp_ms"])
+class MatchAlerts(MapFunction):
+    """A JVM match row (rule, group, links) -> the scored alert, as JSON (alerts only: few)."""
 
-
-class DetectFunction(FlatMapFunction):
     def __init__(self, config: JobConfig) -> None:
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.detector: Detector = load_detector(self.config.rules_dir, self.config.sigma_paths)
-        self.hits = runtime_context.get_metrics_group().counter("technique_hits")
+        from udfs.correlate.plan import CorrelationPlan
+        from udfs.correlate.sql.drafts import MatchDrafts
+        from udfs.link.inventory import load_inventory
 
-    def flat_map(self, value: dict[str, Any]):  # type: ignore[override]
-        for hit in self.detector.detect(value):
-            self.hits.inc()
-            yield hit
+        plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
+        self.drafts = MatchDrafts(plan.specs(), load_inventory(self.config.assets_path))
+        self.alerts = runtime_context.get_metrics_group().counter("alerts")
+
+    def map(self, value: Row) -> str:  # type: ignore[override]
+        self.alerts.inc()
+        return _json(score_alert(self.drafts.draft(value)))
 
 
 # -- link and correlate (udfs.link, udfs.correlate) ------------------------------------------------
@@ -145,196 +144,40 @@ class _CounterDeltas:
         self.seen = now
 
 
-class BindingFacts(FlatMapFunction):
-    """Event -> binding facts (who is where, at event time). Most events have none."""
-
-    def flat_map(self, value: dict[str, Any]):  # type: ignore[override]
-        from udfs.link.facts import binding_facts
-
-        yield from binding_facts(value)
-
-
-class LearnBindings(KeyedProcessFunction):
-    """Per subject (ip:, session:, principal:): facts in event-time order -> binding points worth
-    broadcasting (changes, refreshes, ends). Keyed state (uid ``link-learn``): ``facts`` MapState
-    (event ms -> versioned JSON list) until the watermark passes them, ``last`` the last point sent."""
-
-    def __init__(self, config: JobConfig) -> None:
-        self.config = config
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        from udfs.link.learn import Learner
-
-        self.learner = Learner(self.config.binding_max_age_ms)
-        ttl = _state_ttl(self.config)
-        facts = MapStateDescriptor("facts", Types.LONG(), Types.STRING())
-        facts.enable_time_to_live(ttl)
-        last = ValueStateDescriptor("last", Types.STRING())
-        last.enable_time_to_live(ttl)
-        self.facts = runtime_context.get_map_state(facts)
-        self.last = runtime_context.get_state(last)
-        self.points = runtime_context.get_metrics_group().counter("binding_points")
-
-    def process_element(self, value: dict[str, Any], ctx: KeyedProcessFunction.Context):  # type: ignore[override]
-        ts = value["ts"]
-        pending = decode_hits(self.facts.get(ts))
-        pending.append(value)
-        self.facts.put(ts, encode_hits(pending))
-        ctx.timer_service().register_event_time_timer(ts)
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # type: ignore[override]
-        due = sorted(t for t in self.facts.keys() if t <= timestamp)
-        facts: list[dict[str, Any]] = []
-        for ts in due:
-            facts += decode_hits(self.facts.get(ts))
-            self.facts.remove(ts)
-        last = decode_binding(self.last.value())
-        if facts:
-            last, points = self.learner.learn(last, facts)
-            for point in points:
-                self.points.inc()
-                yield point
-        cleanup = self.learner.cleanup_at(last)
-        if cleanup is not None and cleanup <= timestamp:
-            self.last.clear()  # too old to matter: the table has expired it too
-        elif last is not None:
-            self.last.update(encode_binding(last))
-            ctx.timer_service().register_event_time_timer(cleanup)
-
-
-class LinkFunction(KeyedBroadcastProcessFunction):
-    """Hits -> hits with ``link`` (host, user, how), decided at event time against the binding points.
-
-    Keyed by :func:`udfs.link.resolve.link_key` (uid ``correlate-sequences``, inherited from the v1
-    per-host correlator): ``buffer`` MapState holds hits until the watermark passes them (unchanged
-    from v1), so a binding learned a little after a hit arrived still links it. The v1 ``partials``
-    ValueState is read once per key and handed to the correlate operator as seeds, then cleared.
-    Broadcast state ``bindings``: subject -> versioned JSON list of points, mirrored in a dict.
-    """
-
-    def __init__(self, config: JobConfig) -> None:
-        self.config = config
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        from udfs.link.inventory import load_inventory
-        from udfs.link.resolve import Linker
-        from udfs.link.table import BindingTable
-
-        self.linker = Linker(load_inventory(self.config.assets_path))
-        self.table = BindingTable(self.config.binding_max_age_ms)
-        self.mirrored = False
-        self.inserts = 0
-        self.sequences = {r.id: r for r in load_sequence_rules(Path(self.config.rules_dir))}
-        # v1 state layout, kept as it was (no TTL: adding one would make the v1 savepoint unreadable).
-        self.buffer = runtime_context.get_map_state(MapStateDescriptor("buffer", Types.LONG(), Types.STRING()))
-        self.legacy = runtime_context.get_state(ValueStateDescriptor("partials", Types.STRING()))
-        group = runtime_context.get_metrics_group()
-        self.late = group.counter("hits_late")
-        self.linked_by_binding = group.counter("hits_linked_by_binding")
-        self.migrated = group.counter("v1_partials_migrated")
-
-    def _mirror(self, ctx: Any) -> None:
-        if not self.mirrored:
-            for subject, text in ctx.get_broadcast_state(BINDINGS_STATE).items():
-                self.table.load(subject, decode_binding(text))
-            self.mirrored = True
-
-    def process_element(self, value: dict[str, Any], ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):  # type: ignore[override]
-        ts = value["timestamp_ms"]
-        watermark = ctx.timer_service().current_watermark()
-        if is_late(ts, watermark, self.config.allowed_lateness_ms):
-            self.late.inc()
-            yield LATE_TAG, _json(late_record("hit", value, watermark, self.config.allowed_lateness_ms))
-            return
-        pending = decode_hits(self.buffer.get(ts))
-        pending.append(value)
-        self.buffer.put(ts, encode_hits(pending))
-        ctx.timer_service().register_event_time_timer(ts)
-
-    def process_broadcast_element(self, value: dict[str, Any], ctx: KeyedBroadcastProcessFunction.Context):  # type: ignore[override]
-        self._mirror(ctx)
-        state = ctx.get_broadcast_state(BINDINGS_STATE)
-        subject = value["subject"]
-        self.table.insert(subject, value["ts"], value["value"], value["via"])
-        # Every hit up to the current watermark has been linked (its timer fired before this point
-        # arrived), and later hits look up at or after it: what is older than that can go.
-        cutoff = ctx.current_watermark() - self.config.allowed_lateness_ms
-        points = self.table.prune(subject, cutoff)
-        if points is None:
-            state.remove(subject)
-        else:
-            state.put(subject, encode_binding(points))
-        self.inserts += 1
-        if self.inserts % SWEEP_EVERY == 0:
-            for gone in self.table.sweep(cutoff):
-                state.remove(gone)
-
-    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):  # type: ignore[override]
-        self._mirror(ctx)
-        key = ctx.get_current_key()
-        legacy = self.legacy.value()
-        if legacy:
-            for seed in self._seeds(key, legacy):
-                self.migrated.inc()
-                yield seed
-            self.legacy.clear()
-        due = sorted(t for t in self.buffer.keys() if t <= timestamp)
-        for ts in due:
-            hits = sorted(decode_hits(self.buffer.get(ts)), key=lambda h: h["hit_id"])
-            self.buffer.remove(ts)
-            for hit in hits:
-                linked = self.linker.link(hit, self.table)
-                if linked["link"]["via"]:
-                    self.linked_by_binding.inc()
-                yield linked
-
-    def _seeds(self, key: str, legacy: str):
-        from udfs.correlate.runtime import make_key
-        from udfs.correlate.state import seeds_from_v1
-        from udfs.link.canonical import canonical_host, canonical_user
-
-        for rule_id, partial in seeds_from_v1(key, legacy):
-            rule = self.sequences.get(rule_id)
-            if rule is None:
-                continue  # the rule is gone: its partial could never complete
-            first = (partial["evidence"] or [{}])[0]
-            if rule.group_by == "user":
-                value = canonical_user(first.get("user"))
-            else:
-                value = canonical_host(first.get("host") or key)
-            if value is None:
-                continue
-            field = rule.group_by if isinstance(rule.group_by, str) else "host"
-            group = {field: value}
-            yield {"key": make_key(rule_id, group), "seed": partial, "group": group, "ts": partial["last_ms"],
-                   "hit_id": f"seed:{partial['pid']}"}
-
-
-class FanOut(ProcessFunction):
-    """Linked hit -> one record per (rule, group) it feeds; stage-2 records to ``CHAINED_TAG``."""
+class PythonPathRoute(ProcessFunction):
+    """Linked hit row -> one record per (rule, group) of the Python-path rules it feeds; stage-2
+    records to ``CHAINED_TAG``. Fed only hits tagged for those rules."""
 
     def __init__(self, config: JobConfig) -> None:
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from udfs.correlate.engine import Correlation
+        from udfs.link.inventory import load_inventory
 
-        self.correlation = Correlation(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
+        self.correlation = Correlation(python_ruleset(self.config))
+        self.inventory = load_inventory(self.config.assets_path)
         self.routed = runtime_context.get_metrics_group().counter("records_routed")
         self.deltas = _CounterDeltas(runtime_context.get_metrics_group(), self.correlation.counters)
 
-    def process_element(self, value: dict[str, Any], ctx: ProcessFunction.Context):  # type: ignore[override]
-        if "seed" in value:
-            yield value
-            return
-        for record in self.correlation.route(value, 1):
+    def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
+        from udfs.correlate.sql.python_path import linked_hit
+
+        hit = linked_hit(value, self.inventory)
+        for record in self.correlation.route(hit, 1):
             self.routed.inc()
             yield record
         if self.correlation.has_stage2():
-            for record in self.correlation.route(value, 2):
+            for record in self.correlation.route(hit, 2):
                 self.routed.inc()
                 yield CHAINED_TAG, record
         self.deltas.report()
+
+
+def python_ruleset(config: JobConfig):  # -> RuleSet
+    from udfs.correlate.plan import CorrelationPlan
+
+    return CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths)).python
 
 
 class Correlator(KeyedProcessFunction):
@@ -354,7 +197,7 @@ class Correlator(KeyedProcessFunction):
         from udfs.correlate.engine import Correlation
         from udfs.correlate.operator import CorrelatorCore
 
-        self.correlation = Correlation(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
+        self.correlation = Correlation(python_ruleset(self.config))
         self.core = CorrelatorCore(self.correlation)
         ttl = _state_ttl(self.config)
         buffer = MapStateDescriptor("buffer", Types.LONG(), Types.STRING())
@@ -369,14 +212,6 @@ class Correlator(KeyedProcessFunction):
         self.deltas = _CounterDeltas(group, self.correlation.counters)
 
     def process_element(self, value: dict[str, Any], ctx: KeyedProcessFunction.Context):  # type: ignore[override]
-        if "seed" in value:
-            parts, texts = self._load()
-            self.correlation.seed(value["key"], parts, value["seed"], value["group"])
-            self._store(parts, texts)
-            deadline = self.correlation.deadline(value["key"], parts)
-            if deadline is not None:
-                ctx.timer_service().register_event_time_timer(deadline)
-            return
         ts = value["ts"]
         watermark = ctx.timer_service().current_watermark()
         inner = value["hit_id"].startswith("correlation:")  # made by the first correlator, never late
@@ -426,6 +261,3 @@ class ScoreFunction(MapFunction):
         return _json(score_alert(value))
 
 
-class ToJson(MapFunction):
-    def map(self, value: Any) -> str:  # type: ignore[override]
-        return _json(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobs.cli import UserError
+from jobs.errors import UserError
 
 LAST_JOB = "last-job-id"
 
@@ -48,6 +48,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, HOST:PORT")
         parser.set_defaults(func=submit_cmd)
 
+    upgrade = sub.add_parser(
+        "upgrade", help="start this build's job in place of one stopped by an older ttpflow (state format 1)",
+        description="No state crosses from the older job: the new job reads the raw topics again from the "
+        "savepoint's time less the longest rule window (plus watermark bound and lateness), so half-finished "
+        "matches are rebuilt. Alerts ids are deterministic: an alert raised again in that window has the id it "
+        "had. Arguments after -- go to the job.")
+    _common(upgrade)
+    upgrade.add_argument("savepoint", help="savepoint directory of the older job (printed by `ttpflow stop`)")
+    upgrade.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, HOST:PORT")
+    upgrade.set_defaults(func=upgrade_cmd)
+
     stop = sub.add_parser("stop", help="stop the job with a savepoint")
     _common(stop)
     stop.add_argument("--savepoint", required=True, type=Path, metavar="DIR", help="where to write it")
@@ -81,6 +92,31 @@ def submit_cmd(args: argparse.Namespace) -> int:
         raise UserError(f"no Flink cluster at {cluster.rest_url}; start one with `ttpflow cluster start`")
     try:
         job_id = cluster.submit(_job_args(args), savepoint=getattr(args, "savepoint", None))
+    except ClusterError as err:
+        raise UserError(str(err)) from None
+    (cluster.state_dir / LAST_JOB).write_text(job_id + "\n")
+    print(job_id)
+    return 0
+
+
+def upgrade_cmd(args: argparse.Namespace) -> int:
+    from jobs.cluster import ClusterError, upgrade_start_ms
+    from jobs.options import add_kafka_job_args, config_from_args
+    from udfs.correlate.plan import CorrelationPlan
+    from udfs.rules import load_ruleset
+
+    cluster = _cluster(args)
+    if not cluster.running():
+        raise UserError(f"no Flink cluster at {cluster.rest_url}; start one with `ttpflow cluster start`")
+    job_args = _job_args(args)
+    parser = argparse.ArgumentParser(add_help=False)
+    add_kafka_job_args(parser)
+    config = config_from_args(parser.parse_known_args(job_args)[0])
+    window = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths)).longest_window_ms()
+    replay = window + config.out_of_orderness_ms + config.allowed_lateness_ms
+    try:
+        start = upgrade_start_ms(args.savepoint, replay)
+        job_id = cluster.submit([*job_args, "--start-from-timestamp", str(start)])
     except ClusterError as err:
         raise UserError(str(err)) from None
     (cluster.state_dir / LAST_JOB).write_text(job_id + "\n")

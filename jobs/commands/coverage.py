@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from jobs.cli import UserError
 from jobs.commands.detect import add_rule_options, load_placeholders
+from jobs.errors import UserError
 from udfs.detect.catalog import Catalog, default_catalog
 from udfs.detect.detector import DEFAULT_RULES_DIR
 from udfs.detect.sigma_engine import SigmaEngine

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import yaml
 
-from jobs.cli import UserError
+from jobs.errors import UserError
 from udfs.detect.detector import DEFAULT_RULES_DIR, Detector, load_detector
 from udfs.detect.sigma_engine import SigmaEngine
 from udfs.detect.sigma_loader import RULE_SUFFIXES, RulePathError

@@ -82,7 +82,7 @@ def _display(path: Path) -> str:
 
 
 def _broker(args: argparse.Namespace) -> LocalKafka:
-    from jobs.cli import UserError  # late: jobs.cli imports this module while building its parser
+    from jobs.errors import UserError  # late: jobs.cli imports this module while building its parser
 
     try:
         return LocalKafka(
@@ -96,7 +96,7 @@ def _broker(args: argparse.Namespace) -> LocalKafka:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from jobs.cli import UserError
+    from jobs.errors import UserError
 
     broker = _broker(args)
     try:
@@ -110,7 +110,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from jobs.cli import UserError
+    from jobs.errors import UserError
 
     broker = _broker(args)
     try:

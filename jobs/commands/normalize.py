@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import orjson
 
-from jobs.cli import UserError
+from jobs.errors import UserError
 from udfs.normalize import registry
 from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.normalizer import Normalizer

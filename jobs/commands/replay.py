@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from jobs.cli import UserError
+from jobs.errors import UserError
 from schemas.dead_letter import DeadLetter
 from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.rawjson import raw_sha256

@@ -12,8 +12,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from jobs.cli import UserError
 from jobs.commands.detect import load_placeholders
+from jobs.errors import UserError
 from udfs.detect.sigma_engine import EngineReport, SigmaEngine
 from udfs.detect.sigma_loader import RulePathError, load_rules
 from udfs.detect.sigma_parse import RuleProblem
@@ -30,7 +30,13 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="Sigma rule files or folders")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="Sigma rule files or folders")
+    check.add_argument(
+        "--explain", action="store_true",
+        help="list the correlation rules (--rules-dir, plus Sigma correlations in PATH...) with the path each "
+        "takes (JVM SQL or the Python keyed operator), why, and the SQL it compiles to",
+    )
+    check.add_argument("--rules-dir", metavar="DIR", help="the rule pack for --explain (default: the bundled rules)")
     check.add_argument(
         "--placeholders", metavar="FILE", help="YAML mapping of placeholder name -> values, for rules using |expand"
     )
@@ -43,6 +49,12 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    if args.explain:
+        print(explain_text(args.rules_dir, args.paths))
+        if not args.paths:
+            return 0
+    elif not args.paths:
+        raise UserError("rules check: give Sigma rule files or folders (or --explain)")
     try:
         ruleset = load_rules(args.paths, cache_dir=not args.no_cache)
     except RulePathError as exc:
@@ -124,4 +136,28 @@ def report_text(report: EngineReport, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["register", "report_json", "report_text", "run_check"]
+def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
+    """Each correlation rule: its kind, the path it takes and why; the SQL of the JVM-path ones."""
+    from jobs.config import DEFAULT_RULES_DIR
+    from udfs.correlate.plan import CorrelationPlan
+    from udfs.correlate.sql import progression, sigma
+    from udfs.correlate.sql.sequence import sequence_sql
+    from udfs.rules import load_ruleset
+
+    plan = CorrelationPlan(load_ruleset(rules_dir or DEFAULT_RULES_DIR, sigma_paths))
+    sql = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
+    sql |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
+    sql |= {r.id: sequence_sql(sigma.as_sequence(r), group_by=list(r.group_by)) for r in plan.jvm_ordered}
+    sql |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
+    lines = []
+    for path in plan.explain():
+        lines.append(f"{path.rule_id}  [{path.kind}]  {path.path}: {path.why}")
+        if path.rule_id in sql:
+            lines.extend("    " + line for line in sql[path.rule_id].splitlines())
+    jvm = sum(1 for p in plan.paths if p.path == "jvm")
+    lines.append(f"{len(plan.paths)} correlation rules: {jvm} in the JVM (Flink SQL), "
+                 f"{len(plan.paths) - jvm} on the Python keyed operator")
+    return "\n".join(lines)
+
+
+__all__ = ["explain_text", "register", "report_json", "report_text", "run_check"]

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from jobs.cli import UserError
+from jobs.errors import UserError
 from udfs.jsonlog import log
 
+if TYPE_CHECKING:
+    from jobs.config import JobConfig
+
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "seed.jsonl"
+# A file run's staged input and its outputs' part files, removed when it ends (--work-dir).
+DEFAULT_WORK_DIR = Path(__file__).resolve().parents[2] / ".ttpflow" / "runs"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,51 +38,82 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--late", type=Path, metavar="PATH", help="hits behind the watermark, one JSON per line")
     parser.add_argument("--events", type=Path, metavar="PATH",
                         help="every normalized event, one JSON per line (as `ttpflow normalize` prints them)")
+    parser.add_argument("--work-dir", type=Path, metavar="DIR",
+                        help="files: where the run stages its input and output, removed at the end; needs about "
+                             "1.4x the input's size free (default .ttpflow/runs in the project)")
     add_kafka_job_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.flink_job import build_kafka_job, run_files
+    from jobs.flink_job import build_kafka_job
     from jobs.options import config_from_args
 
     config = config_from_args(args)
     if args.bootstrap_servers:
         if args.input:
             raise UserError("give either --input files or --bootstrap-servers, not both")
+        from dataclasses import replace
+
+        from jobs.config import PROJECT_ROOT
+
+        # The embedded cluster checkpoints to disk: JobManager memory would cap state at 5 MB.
+        config = replace(config, checkpoint_dir=config.checkpoint_dir or str(PROJECT_ROOT / ".ttpflow" / "checkpoints"))
         log("job starting", mode="kafka", topics=list(config.topics.raw), bootstrap=config.bootstrap_servers)
         build_kafka_job(config).execute("ttpflow")
         return 0
+    return run_on_files(args, config)
+
+
+def run_on_files(args: argparse.Namespace, config: JobConfig) -> int:
+    """The streaming job on files: inputs staged to disk, read by a file source; outputs written by
+    file sinks, then copied to the requested paths. Memory stays bounded whatever the input size."""
+    from jobs.flink_job import run_files
+    from jobs.staging import gather, stage
+    from udfs.normalize.files import RecordFileError
+
     inputs = args.input or [DEFAULT_SAMPLE]
     for path in inputs:
         if not path.is_file():
             raise UserError(f"--input {path}: no such file")
-    sinks: dict[str, IO[str]] = {}
-    opened: list[IO[str]] = []
+    sinks: dict[str, IO[bytes]] = {}
+    opened: list[IO[bytes]] = []
     for name, target in (("alerts", args.output), ("dead_letter", args.dead_letter),
                          ("signals", args.signals), ("late", args.late), ("events", args.events)):
         if target is None and name == "alerts":
-            sinks[name] = sys.stdout
+            sinks[name] = sys.stdout.buffer
         elif target is not None:
             if str(target) != "-":
                 target.parent.mkdir(parents=True, exist_ok=True)
-            handle = sys.stdout if str(target) == "-" else target.open("w")
-            if handle is not sys.stdout:
+            handle = sys.stdout.buffer if str(target) == "-" else target.open("wb")
+            if handle is not sys.stdout.buffer:
                 opened.append(handle)
             sinks[name] = handle
+    work_root = args.work_dir or DEFAULT_WORK_DIR
+    work_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=work_root))
     counts: Counter[str] = Counter()
     started = time.monotonic()
-    log("job starting", mode="files", inputs=[str(p) for p in inputs])
     try:
-        for name, line in run_files(config, inputs, frozenset(sinks)):
-            counts[name] += 1
-            sink = sinks.get(name)
-            if sink is not None:
-                sink.write(line + "\n")
+        log("staging inputs", inputs=[str(p) for p in inputs], work_dir=str(work))
+        try:
+            records = stage(inputs, work / "records.jsonl")
+        except RecordFileError as exc:
+            raise UserError(str(exc)) from None
+        staged = time.monotonic()
+        log("job starting", mode="files", records=records, staging_seconds=round(staged - started, 1))
+        dirs = run_files(config, work / "records.jsonl", work / "out", frozenset(sinks))
+        finished = time.monotonic()
+        sys.stdout.flush()
+        for name, sink in sinks.items():
+            counts[name] = gather(dirs[name], sink, sort_alerts=name == "alerts", spill_dir=work)
+            sink.flush()
     finally:
         for handle in opened:
             handle.close()
-    log("job finished", seconds=round(time.monotonic() - started, 1), **{f"{k}_count": v for k, v in counts.items()})
+        shutil.rmtree(work, ignore_errors=True)
+    log("job finished", seconds=round(time.monotonic() - started, 1), job_seconds=round(finished - staged, 1),
+        **{f"{k}_count": v for k, v in counts.items()})
     labels = {"alerts": "alerts", "signals": "signals", "dead_letter": "dead letters", "late": "late",
               "events": "events"}
     summary = ", ".join(f"{counts[name]} {label}" for name, label in labels.items() if name in sinks)

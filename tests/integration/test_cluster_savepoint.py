@@ -1,9 +1,11 @@
 """The cluster path on a real standalone Flink session cluster started from the package's scripts:
-submit, feed half a sequence through Kafka, stop with a savepoint, resume, feed the rest: one alert."""
+submit, feed half a sequence through Kafka, stop with a savepoint, resume with one more rule (planned
+before the others: operator uids are per rule), feed the rest: one alert."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ import pytest
 from jobs.cluster import SAVEPOINT_META, FlinkCluster
 from jobs.local_kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import plain_event, ttpflow
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -31,14 +33,28 @@ def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
         ttpflow("cluster", "stop", *opts, timeout_s=180, check=False)
 
 
-def test_half_matched_sequence_survives_stop_with_savepoint_and_resume(
+EXTRA_RULE = """kind: sequence
+id: aaa-test-extra-rule
+title: Discovery then exfiltration
+group_by: host
+within: 10m
+steps:
+  - techniques: [T1082]
+  - techniques: [T1041]
+"""
+
+
+def test_half_matched_sequence_survives_stop_with_savepoint_and_resume_with_one_more_rule(
     flink_cluster: list[str], kafka_broker: str, tmp_path: Path
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
     topics = {k: f"ttpflow-sp-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
     for name in topics.values():
         create_kafka_topic(kafka_broker, name)
     job_args = [
+        "--rules-dir", str(rules),
         "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
         "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"sp-{suffix}",
         "--transactional-id-prefix", f"sp-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
@@ -57,6 +73,7 @@ def test_half_matched_sequence_survives_stop_with_savepoint_and_resume(
     assert json.loads((Path(savepoint) / SAVEPOINT_META).read_text())["python_execution_mode"] == "process"
     assert consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=5) == []
 
+    (rules / "sequences" / "aaa_extra.yaml").write_text(EXTRA_RULE)  # sorts first: planned first
     resumed = ttpflow("resume", *flink_cluster, savepoint, "--bootstrap-servers", kafka_broker, "--", *job_args)
     job2 = resumed.stdout.strip()
     try:

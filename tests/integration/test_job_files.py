@@ -92,3 +92,36 @@ def _ms(event: dict) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_streamed_inputs_keep_dead_letter_bytes_and_origins_exact(tmp_path: Path) -> None:
+    """Invalid UTF-8 in a JSON-lines file and in a JSON array go through the staged file source and
+    come out of the file sink as dead letters whose raw bytes are the records' exact bytes."""
+    from jobs.commands.replay import dead_letter_payload
+    from udfs.normalize.files import iter_records
+
+    lines = tmp_path / "mixed.jsonl"
+    lines.write_bytes(
+        json.dumps(plain_event("s-1", T0, "ws-s1", "T1055")).encode() + b"\n"
+        + b'{"event_id": "s-2", "host": "\xff\xfe"}\n'
+        + b"\x00\x01 binary \xc3\r\n"
+        + b'{"event_id": "s-3", "timestamp": "never", "host": "ws-s1"}\n'
+    )
+    array = tmp_path / "events.json"
+    array.write_bytes(
+        b"[" + json.dumps(plain_event("a-1", T0 + 1000, "ws-a1", "T1055")).encode()
+        + b',\n {"event_id": "a-2", "timestamp": "later", "host": "ws-a1"},\n {"event_id": "a-3", "x": "\xff"}]'
+    )
+    run = run_files(tmp_path, [lines, array])
+    records = {(str(path), origin.line): payload for path in (lines, array) for payload, origin in iter_records(path)}
+    letters = (tmp_path / "dead.jsonl").read_bytes().splitlines()
+    got = {}
+    for number, letter in enumerate(letters, start=1):
+        origin = json.loads(letter)["origin"]
+        got[(origin["file"], origin["line"])] = dead_letter_payload(letter, f"dead.jsonl:{number}")
+    assert sorted(got) == sorted([(str(lines), 2), (str(lines), 3), (str(lines), 4), (str(array), 2), (str(array), 3)])
+    assert got == {key: records[key] for key in got}
+    assert got[(str(lines), 3)] == b"\x00\x01 binary \xc3"
+    assert got[(str(array), 3)] == b'{"event_id": "a-3", "x": "\xff"}'
+    assert {s["host"] for s in run.signals} >= {"ws-s1", "ws-a1"}  # the good records of both files
+    assert "5 dead letters" in run.stderr

@@ -113,12 +113,13 @@ def test_unbindable_addresses() -> None:
 # -- learner and table ----------------------------------------------------------------------------------
 
 
-def test_the_learner_sends_changes_and_refreshes_only() -> None:
+def test_the_learner_sends_every_fact_once_in_event_time_order() -> None:
+    """Every fact is a version (as in the job's versioned SQL table): max age counts from the latest."""
     learner = Learner(max_age_ms=HOUR)
-    facts = [{"subject": "ip:1", "value": "a", "ts": T0 + t * MIN, "via": "x"} for t in (0, 1, 2, 16, 17)]
+    facts = [{"subject": "ip:1", "value": "a", "ts": T0 + t * MIN, "via": "x"} for t in (0, 1, 1, 16)]
     facts.append({"subject": "ip:1", "value": "b", "ts": T0 + 18 * MIN, "via": "x"})
     last, points = learner.learn(None, list(reversed(facts)))  # any order in: event-time order out
-    assert [(p["ts"] - T0) // MIN for p in points] == [0, 16, 18]  # 16: refresh after a quarter of max age
+    assert [(p["ts"] - T0) // MIN for p in points] == [0, 1, 16, 18]  # the repeated fact at 1 is one point
     assert last == {"value": "b", "ts": T0 + 18 * MIN}
 
 

@@ -65,6 +65,10 @@ class Correlation:
     def has_stage2(self) -> bool:
         return bool(self._index[2].runtimes)
 
+    def could_use(self, hit: dict[str, Any]) -> bool:
+        """Whether any rule (either stage) could take this hit: cheap, index only."""
+        return any(self._index[stage].candidates(hit) for stage in (1, 2))
+
     # -- fan-out ----------------------------------------------------------------------------------
 
     def route(self, hit: dict[str, Any], stage: int = 1) -> list[dict[str, Any]]:

@@ -21,7 +21,9 @@ def late_record(kind: str, payload: dict[str, Any], watermark: int, allowed_late
 
 
 def is_late(ts: int, watermark: int, allowed_lateness_ms: int) -> bool:
-    return ts < watermark - allowed_lateness_ms
+    """Flink's reading of a watermark W: no more records at or before W. A record at or behind it
+    (less the allowed lateness) is late: Flink SQL's operators (MATCH_RECOGNIZE, windows) drop it."""
+    return ts <= watermark - allowed_lateness_ms
 
 
 class CorrelatorCore:

@@ -16,7 +16,9 @@ from typing import Any
 class Learner:
     def __init__(self, max_age_ms: int) -> None:
         self.max_age = max_age_ms
-        self.refresh = max(1, max_age_ms // 4)
+        # Every fact at a new time is a point: the job links in SQL against the latest fact per
+        # subject (a versioned view), so "younger than max_age" counts from the latest fact.
+        self.refresh = 1
 
     def learn(self, last: dict[str, Any] | None, facts: list[dict[str, Any]]) -> tuple[dict[str, Any] | None,
                                                                                       list[dict[str, Any]]]:

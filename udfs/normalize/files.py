@@ -1,10 +1,13 @@
 """Records from files, for ``ttpflow normalize``/``replay`` and the job's file mode.
 
-One generic reader for every format:
+One generic reader for every format, streaming: it holds one record (and a read chunk) at a time,
+never the file, so a file of any size reads in bounded memory.
 
 - lines (JSON lines, ``audit.log``, syslog): each non-blank line is a record, its bytes exactly as in
   the file (only the line terminator is removed); ``Origin.line`` is the line number;
-- a JSON array file: each element, re-serialized, is a record; ``line`` is its index + 1;
+- a JSON array file: each element, re-serialized, is a record; ``line`` is its index + 1. An element
+  that is not valid JSON on its own (bad UTF-8, ``NaN``) is passed on as its exact bytes, so it
+  dead-letters byte for byte instead of failing the file;
 - a CloudTrail file ``{"Records": [...]}`` (whole file, or one such object per line): each record,
   re-serialized; ``line`` is its index + 1 (or the line number of the line that held it);
 - pretty-printed or concatenated JSON objects (``evtx_dump -o json`` with its ``Record N`` headers):
@@ -16,7 +19,6 @@ One generic reader for every format:
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +31,16 @@ from schemas.event import Origin
 Record = tuple[bytes, Origin]
 
 _RECORDS_LINE = re.compile(rb'^\s*\{\s*"Records"\s*:')
-_RECORD_HEADER = re.compile(r"Record \d+\s*\n")  # evtx_dump's separator between pretty-printed records
+_RECORD_HEADER = re.compile(rb"Record \d+\s*\n")  # evtx_dump's separator between pretty-printed records
+
+_CHUNK = 1 << 20
+# What the container scanner stops at: a whole string (skipped in one step, escapes included),
+# a bracket, a comma, or a lone quote (a string that runs past the bytes read so far).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},"]', re.DOTALL)
+_RECORDS_OPEN = re.compile(rb'\{\s*"Records"\s*:\s*\[')
+_GAP = re.compile(rb"(?:\s|Record \d+)*+")  # what may stand between concatenated objects
+_QUOTE, _COMMA, _BRACE, _BRACKET_CLOSE = b'",{]'
+_OPENERS = b"[{"
 
 
 class RecordFileError(ValueError):
@@ -45,16 +56,17 @@ def iter_records(path: str | Path) -> Iterator[Record]:
     name = str(path)
     with _open(path) as fh:
         head = fh.read(4096)
-        first = head.lstrip()[:1]
+        start = head.lstrip()
+        first = start[:1]
         fh.seek(0)
         if first == b"[":
-            yield from _array(fh.read(), name)
+            yield from _scan(fh, name, array=True)
             return
         if first == b"{" and not _first_line_is_json(head):
-            yield from _concatenated(fh.read(), name)
+            yield from _scan(fh, name, array=False)
             return
-        if first == b"R" and _RECORD_HEADER.match(head.lstrip().decode("utf-8", "replace")):
-            yield from _concatenated(fh.read(), name)
+        if first == b"R" and _RECORD_HEADER.match(start):
+            yield from _scan(fh, name, array=False)
             return
         yield from _lines(fh, name)
 
@@ -94,48 +106,146 @@ def _split_records(blob: bytes) -> list[bytes] | None:
     return [orjson.dumps(item) for item in doc["Records"]]
 
 
-def _array(blob: bytes, name: str) -> Iterator[Record]:
+def _element(raw: bytes) -> bytes:
+    """An array element re-serialized, or its exact bytes if it is not valid JSON on its own."""
     try:
-        items = orjson.loads(blob)
-    except orjson.JSONDecodeError as exc:
-        raise RecordFileError(f"{name}: not a valid JSON array ({exc})") from None
-    for index, item in enumerate(items):
-        yield orjson.dumps(item), Origin(file=name, line=index + 1)
+        return orjson.dumps(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return raw
 
 
-def _concatenated(blob: bytes, name: str) -> Iterator[Record]:
-    try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordFileError(f"{name}: byte {exc.start} is not UTF-8, cannot split JSON objects") from None
-    decoder = json.JSONDecoder()
-    pos, length = 0, len(text)
-    objects: list[tuple[int, int]] = []
-    while pos < length:
-        while pos < length and text[pos].isspace():
-            pos += 1
-        header = _RECORD_HEADER.match(text, pos)
-        if header:
-            pos = header.end()
-            continue
-        if pos >= length:
-            break
-        try:
-            _, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            line = text.count("\n", 0, pos) + 1
-            raise RecordFileError(f"{name}: line {line}: not a JSON object ({exc.msg})") from None
-        objects.append((pos, end))
-        pos = end
-    if len(objects) == 1:
-        whole = text[objects[0][0] : objects[0][1]].encode("utf-8")
-        split = _split_records(whole)
-        if split is not None:
-            for index, payload in enumerate(split):
-                yield payload, Origin(file=name, line=index + 1)
+class _Window:
+    """The bytes of a stream from the oldest offset still needed on; positions are file offsets."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.base = 0  # file offset of buf[0]
+        self.eof = False
+        self._line, self._line_at = 1, 0  # line number at file offset _line_at
+
+    def fill(self, keep: int) -> bool:
+        """Forget the bytes before offset ``keep`` and read more; False at the end of the stream."""
+        if self.eof:
+            return False
+        if keep > self._line_at:
+            self.line_of(keep)
+        rest = self.buf[keep - self.base :]
+        data = self.fh.read(max(_CHUNK, len(rest)))  # doubles for a record longer than a chunk
+        self.eof = not data
+        self.buf, self.base = rest + data, keep
+        return bool(data)
+
+    def line_of(self, offset: int) -> int:
+        """The line number at ``offset``; asked for offsets that never decrease."""
+        self._line += self.buf.count(b"\n", self._line_at - self.base, offset - self.base)
+        self._line_at = offset
+        return self._line
+
+    def rest_is_blank(self, offset: int) -> bool:
+        """Whether nothing but whitespace follows ``offset`` (reads to the end, a chunk at a time)."""
+        if self.buf[offset - self.base :].strip():
+            return False
+        while data := self.fh.read(_CHUNK):
+            if data.strip():
+                return False
+        return True
+
+
+def _scan(fh: IO[bytes], name: str, *, array: bool) -> Iterator[Record]:
+    """The records of a JSON array file (``array``) or of concatenated objects, streamed.
+
+    A byte-level scanner: it follows strings and bracket depth only, cuts the elements of an array
+    (the file's, or a CloudTrail object's ``Records``) at its commas and objects where they close,
+    and leaves parsing to orjson, one record at a time.
+    """
+    win = _Window(fh)
+    pos = 0  # the next offset to scan
+    depth = 0
+    split = 1 if array else 0  # > 0: cut the elements of the array open at this depth
+    item_from = -1  # where the element being cut starts
+    items_here = 0  # elements cut from the array being split
+    index = 0  # array elements so far: the line of an element is its index + 1
+    gap_from = -1 if array else 0  # concatenated objects: where the bytes between two objects start
+    object_from, object_line = -1, 0  # concatenated objects: where the one being read starts (-1: none
+    # or a CloudTrail object, whose records are cut as they come and whose bytes are not kept)
+
+    def cut(until: int) -> Record:
+        nonlocal index, items_here
+        raw = win.buf[item_from - win.base : until - win.base].strip()
+        if not raw:
+            raise RecordFileError(f"{name}: element {index + 1} is empty")
+        index += 1
+        items_here += 1
+        return _element(raw), Origin(file=name, line=index)
+
+    while True:
+        buf, base = win.buf, win.base
+        m = _TOKEN.search(buf, pos - base)
+        if m is None or (m.end() - m.start() == 1 and buf[m.start()] == _QUOTE):  # out of bytes, or mid-string
+            pos = base + (m.start() if m is not None else len(buf))
+            if win.fill(min(p for p in (item_from, gap_from, object_from, pos) if p >= 0)):
+                continue
+            if m is not None:
+                raise RecordFileError(f"{name}: line {win.line_of(pos)}: a string is not closed at the end of the file")
+            if array:
+                raise RecordFileError(f"{name}: the array is not closed at the end of the file (element {index + 1})")
+            if depth:
+                raise RecordFileError(f"{name}: the object that starts on line {object_line} is not closed")
+            if not _GAP.fullmatch(buf, gap_from - base):
+                raise RecordFileError(f"{name}: line {_gap_end_line(win, gap_from)}: not a JSON object")
             return
-    line, seen = 1, 0
-    for start, end in objects:
-        line += text.count("\n", seen, start)  # counted incrementally: files hold thousands of records
-        seen = start
-        yield text[start:end].encode("utf-8"), Origin(file=name, line=line)
+        start = m.start()
+        token = buf[start]
+        at, pos = base + start, base + m.end()
+        if token == _QUOTE:
+            if depth == 0:
+                raise RecordFileError(f"{name}: line {win.line_of(at)}: not a JSON object")
+        elif token == _COMMA:
+            if depth == split:
+                yield cut(at)
+                item_from = pos
+        elif token in _OPENERS:
+            if depth == 0 and not array:
+                if token != _BRACE or not _GAP.fullmatch(buf, gap_from - base, start):
+                    raise RecordFileError(f"{name}: line {_gap_end_line(win, gap_from)}: not a JSON object")
+                if len(buf) - start < 256 and win.fill(gap_from):
+                    pos = at  # read on, to see whether `{"Records": [` starts here
+                    continue
+                gap_from, object_from, object_line = -1, at, win.line_of(at)
+                records = _RECORDS_OPEN.match(win.buf, at - win.base)
+                if records:  # a CloudTrail object: its records, one by one
+                    depth = split = 2
+                    object_from, items_here = -1, 0
+                    item_from = pos = win.base + records.end()
+                    continue
+            depth += 1
+            if depth == split:
+                item_from, items_here = pos, 0
+        elif depth == 0:
+            raise RecordFileError(f"{name}: line {win.line_of(at)}: unbalanced {chr(token)}")
+        elif depth == split and token == _BRACKET_CLOSE:
+            if items_here or buf[item_from - base : start].strip():
+                yield cut(at)
+            depth, split, item_from = depth - 1, 0, -1
+            if array:
+                if not win.rest_is_blank(pos):
+                    raise RecordFileError(f"{name}: more data after the array's closing ]")
+                return
+        else:
+            depth -= 1
+            if depth == 0:  # a concatenated object closed
+                if object_from >= 0:
+                    blob = buf[object_from - base : m.end()]
+                    records = _split_records(blob) if b'"Records"' in blob else None
+                    if records is None:
+                        yield blob, Origin(file=name, line=object_line)
+                    for payload in records or ():
+                        index += 1
+                        yield payload, Origin(file=name, line=index)
+                object_from, gap_from = -1, pos
+
+
+def _gap_end_line(win: _Window, gap_from: int) -> int:
+    """The line of the first byte after ``gap_from`` that may not stand between two objects."""
+    return win.line_of(win.base + _GAP.match(win.buf, gap_from - win.base).end())  # type: ignore[union-attr]

@@ -1,0 +1,156 @@
+"""The one Python step per event: raw bytes -> normalize -> detect -> binding facts, as typed rows.
+
+Everything stateful happens after this step, in Flink's JVM operators (see :mod:`jobs.pipeline`), so
+this step hands over exactly what they need and nothing more, as flat typed rows:
+
+- a **hit row** per technique hit: its id and event time, the tags of the rule steps it matches
+  (:mod:`udfs.correlate.plan`), what linking needs (the host the event names, its addresses as
+  binding subjects, the user as the inventory and the name give it, learned-principal subjects),
+  a compact evidence JSON, and the full hit JSON (``signal``: the signals output, the ``late``
+  output and the Python-path rules read it);
+- a **fact row** per binding fact (``ip:`` / ``session:`` / ``principal:`` subject -> value at
+  event time), which SQL turns into a versioned table for event-time temporal joins. A logoff is a
+  fact of its own subject (``logoff:<user>|<host>``): it ends the session only if the session is
+  still on that host, which the join checks.
+
+Dead letters and (when asked for) the normalized events leave as JSON text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from jobs.config import JobConfig
+from schemas.event import Origin
+from udfs.correlate.plan import CorrelationPlan
+from udfs.detect.detector import Detector, load_detector
+from udfs.link.canonical import bindable_ip, canonical_user, is_service_account
+from udfs.link.facts import binding_facts, own_host
+from udfs.link.inventory import InventoryIndex, load_inventory
+from udfs.normalize.normalizer import Normalizer
+from udfs.rules import load_ruleset
+
+# (name, SQL type) of the analyzed row, in order. jobs.pipeline derives the Flink types from this.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kind", "STRING"),  # 'hit' | 'fact'
+    ("ts", "BIGINT"),  # event time, ms
+    ("id", "STRING"),  # hit id | fact subject
+    ("val", "STRING"),  # fact value
+    ("rule_id", "STRING"),
+    ("tags", "ARRAY<STRING>"),
+    ("keys", "MAP<STRING, STRING>"),
+    ("own_host", "STRING"),  # the host that recorded the event (inventory name), endpoint telemetry only
+    ("hit_host", "STRING"),  # the hit's own host / user fields, as the detector set them
+    ("hit_host_key", "STRING"),
+    ("hit_user", "STRING"),
+    ("hit_user_key", "STRING"),
+    ("src_subj", "STRING"),  # ip:<source address> when it can name a host
+    ("dst_subj", "STRING"),
+    ("src_static", "STRING"),  # the inventory's host for that address
+    ("dst_static", "STRING"),
+    ("user_known", "STRING"),  # the inventory's user for any of the event's identifiers
+    ("user_canon", "STRING"),  # the canonical spelling of the event's user name
+    ("known_svc", "BOOLEAN"),
+    ("canon_svc", "BOOLEAN"),
+    ("p1", "STRING"),  # principal:<identifier> subjects, in lookup order
+    ("p2", "STRING"),
+    ("p3", "STRING"),
+    ("p4", "STRING"),
+    ("ev", "STRING"),  # evidence entry without the linked host / user
+    ("signal", "STRING"),  # the hit as JSON
+)
+COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+_HIT_FIELDS = len(COLUMNS) - 4
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+@dataclass
+class Analysis:
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    dead_letter: str | None = None
+    event: str | None = None
+    source_format: str | None = None
+    reason: str | None = None  # the dead-letter reason
+
+
+def fact_row(fact: dict[str, Any]) -> tuple[Any, ...]:
+    subject, value = fact["subject"], fact["value"]
+    if value is None:  # an end: only of the session on that host (see module doc)
+        subject, value = f"logoff:{subject.split(':', 1)[1]}|{fact.get('if_value')}", fact.get("if_value")
+    return ("fact", fact["ts"], subject, value, *([None] * _HIT_FIELDS))
+
+
+def _key(value: Any) -> str | None:
+    from udfs.correlate.fields import scalar
+
+    return scalar(value)
+
+
+class Analyzer:
+    def __init__(self, config: JobConfig, *, detector: Detector | None = None,
+                 plan: CorrelationPlan | None = None, inventory: InventoryIndex | None = None) -> None:
+        limits = config.limits()
+        self.default = Normalizer(config.default_format, limits=limits)
+        self.by_topic = {t: Normalizer(f, limits=limits) for t, f in config.topic_formats.items()}
+        self.detector = detector or load_detector(config.rules_dir, config.sigma_paths)
+        self.plan = plan or CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
+        self.inventory = inventory or load_inventory(config.assets_path)
+        self.emit_events = config.emit_events
+
+    def analyze(self, kind: str, name: str, partition: int, offset: int, payload: bytes) -> Analysis:
+        origin = Origin(topic=name, partition=partition, offset=offset) if kind == "kafka" else \
+            Origin(file=name, line=offset)
+        outcome = self.by_topic.get(name, self.default).normalize(payload, origin)
+        event = outcome.event
+        if event is None:
+            letter = outcome.dead_letter or {}
+            return Analysis(dead_letter=_json(letter), source_format=outcome.source_format,
+                            reason=str(letter.get("reason")))
+        out = Analysis(source_format=outcome.source_format, event=_json(event) if self.emit_events else None)
+        out.rows = [fact_row(f) for f in binding_facts(event)]
+        for hit in self.detector.detect(event):
+            out.rows.append(self.hit_row(hit, event))
+        return out
+
+    def hit_row(self, hit: dict[str, Any], event: dict[str, Any]) -> tuple[Any, ...]:
+        tags, keys = self.plan.tags(hit)
+        inv = self.inventory
+        own = inv.host((event.get("host") or {}).get("name")) if own_host(event) else None
+        src = bindable_ip((event.get("source") or {}).get("ip"))
+        dst = bindable_ip((event.get("destination") or {}).get("ip"))
+        user = event.get("user") or {}
+        cloud = event.get("cloud") or {}
+        idents = [user.get("id"), user.get("email"), user.get("name"), cloud.get("principal")]
+        known = inv.user(*idents)
+        name = user.get("name") or user.get("email") or cloud.get("principal")
+        canon = canonical_user(name)
+        principals = [f"principal:{i.strip().lower()}" for i in idents if i] if known is None else []
+        principals += [None] * (4 - len(principals))
+        host_crit = (event.get("host") or {}).get("criticality")
+        ev = {
+            "timestamp_ms": hit["timestamp_ms"],
+            "event_id": event.get("id"),
+            "raw_sha256": event.get("raw_sha256") or hit.get("hit_id", "").split(":", 1)[0],
+            "source_format": event.get("source_format"),
+            "rule_id": hit["rule_id"],
+            "techniques": list(hit.get("techniques", [])),
+            "tactics": list(hit.get("tactics", [])),
+            "crit": host_crit,
+        }
+        return (
+            "hit", hit["timestamp_ms"], hit["hit_id"], None,
+            hit["rule_id"], tags, keys,
+            own, hit.get("host"), _key(hit.get("host")), hit.get("user"), _key(hit.get("user")),
+            f"ip:{src}" if src else None, f"ip:{dst}" if dst else None,
+            inv.host_of_ip.get(src) if src else None, inv.host_of_ip.get(dst) if dst else None,
+            known, canon,
+            bool(known and is_service_account(known)), bool(canon and is_service_account(canon)),
+            *principals[:4],
+            _json(ev), _json(hit),
+        )

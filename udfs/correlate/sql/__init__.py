@@ -1,0 +1,1 @@
+"""Correlation rules compiled to Flink SQL, one module per rule kind, and the drafts their matches become."""
