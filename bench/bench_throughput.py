@@ -53,6 +53,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -495,6 +496,15 @@ class JobProcess:
         return self.log.read().decode(errors="replace")[-chars:]
 
 
+SCRATCH: list[str] = []  # temporary folders of this run, removed at its end
+
+
+def _scratch(prefix: str) -> str:
+    path = tempfile.mkdtemp(prefix=prefix)
+    SCRATCH.append(path)
+    return path
+
+
 def output_topics(bootstrap: str, kind: str, parallelism: int) -> dict[str, str]:
     sfx = uuid.uuid4().hex[:6]
     names = ("out",) if kind != "full" else ("signals", "alerts", "dead", "late")
@@ -517,7 +527,7 @@ def job_spec(args: argparse.Namespace, kind: str, bootstrap: str, raw: str, para
         "mode": args.python_execution_mode,
         "checkpoint_interval_ms": int(checkpoint_interval_s * 1000),
         "out_of_orderness_ms": int(args.out_of_orderness * 1000),
-        "checkpoint_dir": tempfile.mkdtemp(prefix="ttpflow-bench-ckpt-"),
+        "checkpoint_dir": _scratch("ttpflow-bench-ckpt-"),
         "rest_port": free_port() if rest else None,
         "python_workers": args.python_workers,
     }
@@ -969,7 +979,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not bootstrap:
             broker = LocalKafka(port=free_port(), controller_port=free_port(),
-                                data_dir=Path(tempfile.mkdtemp(prefix="ttpflow-bench-kafka-")), stop_with_parent=True)
+                                data_dir=Path(_scratch("ttpflow-bench-kafka-")), stop_with_parent=True)
             broker.start(timeout_s=120)
             bootstrap = broker.bootstrap_servers
         raw = f"bench-tp-raw-{uuid.uuid4().hex[:6]}"
@@ -990,6 +1000,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if broker is not None:
             broker.stop()
+        for path in SCRATCH:  # broker data and checkpoints: nothing of this run is kept
+            shutil.rmtree(path, ignore_errors=True)
     for run in runs.values():
         if run.monitor is not None and run.monitor.rest_port and not run.monitor.rest_answered:
             notes.append(f"{run.kind} p={run.parallelism}: the MiniCluster REST API did not answer "

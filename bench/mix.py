@@ -398,7 +398,7 @@ def load_pools(samples: Path = SAMPLES, rules_dir: str | None = None) -> Pools:
         bound = _file_bindings([e for _, _, e in parsed])
         for payload, line, event in parsed:
             tpl = _make_template(path, line, payload, event, bound)
-            host = probe["linux" if tpl.family == "auditd" else "windows"] if tpl.own else None
+            host = probe["linux"] if tpl.family == "auditd" else probe["windows"] if tpl.own else None
             verdict = classify(tpl, host, table, normalizer, detector, rng)
             if verdict is None:
                 pools.dropped[tpl.family] += 1
@@ -673,7 +673,7 @@ def build_mix(
                     group = [t for g in pools.plain.values() for t in g]
                 tpl = group[rng.randrange(len(group))]
             host = None
-            if tpl.own:
+            if tpl.own or tpl.family == "auditd":  # audit.log lines name their host with node=
                 kinds = by_kind["linux" if tpl.family == "auditd" else "windows"]
                 host = kinds[rng.randrange(len(kinds))]
             payload = rehost(tpl, host, ts, i, table, rng)

@@ -1,7 +1,8 @@
 """Thin PyFlink wrappers: each calls the plain logic in ``udfs/`` and does only Flink I/O.
 
-Records between operators are plain dicts (pickled by PyFlink); streams that leave the job are JSON
-strings. Keyed state values are versioned JSON strings (``udfs.correlate.state``).
+The per-event step (analyze) emits typed rows for the SQL operators; matches come back as rows and
+leave as JSON strings. The Python-path correlator's records are plain dicts (pickled by PyFlink) and
+its keyed state values versioned JSON strings (``udfs.correlate.state``).
 """
 
 from __future__ import annotations
@@ -99,17 +100,10 @@ class MatchAlerts(MapFunction):
         return _json(score_alert(self.drafts.draft(value)))
 
 
-# -- link and correlate (udfs.link, udfs.correlate) ------------------------------------------------
+# -- the Python path: rules with no faithful SQL form yet (udfs.correlate.plan) ----------------------
 
-# Records for the chained-correlation operator (stage 2), from fan-out and from the first correlator.
+# Records for the chained-correlation operator (stage 2), from the route and from the first correlator.
 CHAINED_TAG = OutputTag("correlate-chained", Types.PICKLED_BYTE_ARRAY())
-# Binding history per subject, replicated to every link subtask: any subtask can link any hit.
-BINDINGS_STATE = MapStateDescriptor("bindings", Types.STRING(), Types.STRING())
-SWEEP_EVERY = 10_000  # binding points between full sweeps of expired subjects
-
-
-def fact_subject(fact: dict[str, Any]) -> str:
-    return fact["subject"]
 
 
 def record_key(record: dict[str, Any]) -> str:

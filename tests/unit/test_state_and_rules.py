@@ -81,17 +81,39 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
         load_sequence_rules(tmp_path)
 
 
+def _fake_savepoint_format(tmp_path: Path, state_format: int) -> Path:
+    sp = tmp_path / "savepoint-f"
+    sp.mkdir()
+    (sp / "_metadata").write_bytes(b"")
+    meta = {"python_execution_mode": cluster.PYTHON_EXECUTION_MODE, "state_format": state_format}
+    (sp / cluster.SAVEPOINT_META).write_text(json.dumps(meta))
+    return sp
+
+
 def _fake_savepoint(tmp_path: Path, mode: str | None) -> Path:
     sp = tmp_path / "savepoint-1"
     sp.mkdir()
     (sp / "_metadata").write_bytes(b"\x00")
     if mode is not None:
-        (sp / cluster.SAVEPOINT_META).write_text(json.dumps({"python_execution_mode": mode, "state_format": 1}))
+        meta = {"python_execution_mode": mode, "state_format": cluster.TTPFLOW_STATE_FORMAT}
+        (sp / cluster.SAVEPOINT_META).write_text(json.dumps(meta))
     return sp
 
 
 def test_savepoint_from_the_same_mode_is_accepted(tmp_path: Path) -> None:
     cluster.check_savepoint(str(_fake_savepoint(tmp_path, cluster.PYTHON_EXECUTION_MODE)))
+
+
+def test_a_format_1_savepoint_is_refused_by_resume_and_taken_by_upgrade(tmp_path: Path) -> None:
+    sp = _fake_savepoint_format(tmp_path, 1)
+    with pytest.raises(cluster.ClusterError, match="ttpflow upgrade"):
+        cluster.check_savepoint(str(sp))
+    assert cluster.upgrade_start_ms(str(sp), 60_000) == int((sp / "_metadata").stat().st_mtime * 1000) - 60_000
+
+
+def test_upgrade_refuses_a_savepoint_of_the_current_format(tmp_path: Path) -> None:
+    with pytest.raises(cluster.ClusterError, match="ttpflow resume"):
+        cluster.check_upgradable(str(_fake_savepoint_format(tmp_path, cluster.TTPFLOW_STATE_FORMAT)))
 
 
 def test_savepoint_from_the_other_python_mode_is_refused(tmp_path: Path) -> None:
