@@ -42,6 +42,7 @@ from udfs.flink_functions import (
     ScoreFunction,
     record_key,
 )
+from udfs.link.sql import KINDS as BINDING_KINDS
 from udfs.link.sql import linking_stages
 from udfs.rules import load_ruleset
 
@@ -144,19 +145,22 @@ def _materialize(t_env: StreamTableEnvironment, name: str, table: Table) -> None
 
 
 def _register_bindings(t_env: StreamTableEnvironment) -> None:
-    """The binding facts as a versioned table: every fact a version of its subject at its event
-    time (declaring the key makes the insert-only stream a versioned table; no fact is dropped, so
-    a fact that arrives late within the bound is still the version valid at its time)."""
-    facts = to_stream_with_uids(
-        t_env, t_env.sql_query("SELECT id AS subject, val, ts, rt FROM analyzed WHERE kind = 'fact'"), "facts"
-    )
+    """The binding facts as versioned tables, one per subject kind (``bindings_ip``, ...): every
+    fact a version of its subject at its event time (declaring the key makes the insert-only stream a
+    versioned table; no fact is dropped, so a fact that arrives late within the bound is still the
+    version valid at its time). Per kind, each lookup keeps only the versions it can use."""
     schema = (
         Schema.new_builder()
         .column("subject", DataTypes.STRING().not_null()).column("val", DataTypes.STRING())
         .column("ts", DataTypes.BIGINT()).column("rt", DataTypes.TIMESTAMP_LTZ(3))
         .primary_key("subject").watermark("rt", "SOURCE_WATERMARK()").build()
     )
-    t_env.create_temporary_view("bindings", t_env.from_changelog_stream(facts, schema, ChangelogMode.insert_only()))
+    for kind in BINDING_KINDS:
+        query = f"SELECT id AS subject, val, ts, rt FROM analyzed WHERE kind = 'fact' AND id LIKE '{kind}:%'"
+        facts = to_stream_with_uids(t_env, t_env.sql_query(query), f"facts-{kind}")
+        t_env.create_temporary_view(
+            f"bindings_{kind}", t_env.from_changelog_stream(facts, schema, ChangelogMode.insert_only())
+        )
 
 
 def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: JobConfig) -> DataStream:

@@ -21,29 +21,38 @@ the next through a DataStream, so each plans in a moment and runs once, however 
 from __future__ import annotations
 
 PRINCIPALS = 4
+# Binding facts by subject kind: each lookup joins only the versions of its kind (``bindings_<kind>``).
+KINDS = ("ip", "session", "principal", "logoff")
 
 
 def _fresh(alias: str, max_age_ms: int) -> str:
     return f"({alias}_val IS NOT NULL AND ts - {alias}_ts <= {max_age_ms})"
 
 
-def _lookup(source: str, alias: str, key: str) -> str:
+def _lookup(source: str, alias: str, key: str, kind: str) -> str:
     """One temporal join: ``source``'s rows gain ``<alias>_val`` / ``<alias>_ts``, the binding of
-    subject ``key`` (an expression over ``source``) valid at the row's time."""
+    subject ``key`` (an expression over ``source``) valid at the row's time. Rows without a subject
+    go around the join: most hits need only one or two of the lookups."""
+    keyed = f"(SELECT *, {key} AS {alias}_key FROM {source})"
     return f"""SELECT h.*, b.val AS {alias}_val, b.ts AS {alias}_ts
-FROM (SELECT *, {key} AS {alias}_key FROM {source}) AS h
-LEFT JOIN bindings FOR SYSTEM_TIME AS OF h.rt AS b ON h.{alias}_key = b.subject"""
+FROM {keyed} AS h
+LEFT JOIN bindings_{kind} FOR SYSTEM_TIME AS OF h.rt AS b ON h.{alias}_key = b.subject
+WHERE h.{alias}_key IS NOT NULL
+UNION ALL
+SELECT *, CAST(NULL AS STRING) AS {alias}_val, CAST(NULL AS BIGINT) AS {alias}_ts
+FROM {keyed} WHERE {alias}_key IS NULL"""
 
 
 def linking_stages(hits: str, max_age_ms: int) -> list[tuple[str, str]]:
     """(view name, SELECT) in order; each reads the one before (the first reads ``hits``), and the
-    last, ``linked``, carries the final host and user of every hit. ``bindings`` must exist: the
-    versioned table of binding facts (subject, val, ts, rt)."""
-    lookups = [("src", "src_subj"), ("dst", "dst_subj")] + [(f"q{i}", f"p{i}") for i in range(1, PRINCIPALS + 1)]
+    last, ``linked``, carries the final host and user of every hit. ``bindings_<kind>`` must exist
+    for each of :data:`KINDS`: the versioned table of those binding facts (subject, val, ts, rt)."""
+    lookups = [("src", "src_subj", "ip"), ("dst", "dst_subj", "ip")]
+    lookups += [(f"q{i}", f"p{i}", "principal") for i in range(1, PRINCIPALS + 1)]
     stages: list[tuple[str, str]] = []
     source = hits
-    for alias, key in lookups:
-        stages.append((f"link_{alias}", _lookup(source, alias, key)))
+    for alias, key, kind in lookups:
+        stages.append((f"link_{alias}", _lookup(source, alias, key, kind)))
         source = f"link_{alias}"
     learned = ", ".join(f"CASE WHEN {_fresh(f'q{i}', max_age_ms)} THEN q{i}_val END" for i in range(1, PRINCIPALS + 1))
     any_learned = " OR ".join(_fresh(f"q{i}", max_age_ms) for i in range(1, PRINCIPALS + 1))
@@ -61,8 +70,8 @@ FROM (
   )
 )"""
     session = "CASE WHEN host1 IS NULL AND user2 IS NOT NULL THEN 'session:' || user2 END"
-    stages.append(("link_session", _lookup(f"({resolved})", "ss", session)))
-    stages.append(("link_logoff", _lookup("link_session", "se", "'logoff:' || user2 || '|' || ss_val")))
+    stages.append(("link_session", _lookup(f"({resolved})", "ss", session, "session")))
+    stages.append(("link_logoff", _lookup("link_session", "se", "'logoff:' || user2 || '|' || ss_val", "logoff")))
     stages.append(("linked", f"""SELECT rt, ts, id, rule_id, tags, keys, ev, signal, lhost, luser, src_host, dst_host,
   COALESCE(lhost, NULLIF(hit_host, '')) AS ehost,
   COALESCE(luser, NULLIF(hit_user, '')) AS euser,
