@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--events", type=Path, metavar="PATH",
                         help="every normalized event, one JSON per line (as `ttpflow normalize` prints them)")
     parser.add_argument("--work-dir", type=Path, metavar="DIR",
-                        help="files: where the run stages its input and output, removed at the end; needs about "
-                             "1.4x the input's size free (default .ttpflow/runs in the project)")
+                        help="files: where the run stages its input and output, removed at the end; needs 4/3 of "
+                             "the input plus ~40 bytes and the file name per record, and the outputs, free "
+                             "(1.7x for 190-byte records; default .ttpflow/runs in the project)")
     add_kafka_job_args(parser)
     parser.set_defaults(func=run)
 

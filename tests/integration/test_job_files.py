@@ -28,6 +28,8 @@ def test_seed_sample_gives_the_injection_then_c2_alert(seed_run) -> None:
     assert alert["techniques"] == ["T1055.012", "T1071.001"]
     assert alert["severity"]["factors"][0]["name"] == "rule_level"
     assert all(len(e["raw_sha256"]) == 16 for e in alert["evidence"])
+    # The README's promise: two alerts (this one and the credential dump -> PsExec hop), nothing late.
+    assert sorted(a["entity"] for a in seed_run.alerts) == ["srv-dc-01", "ws-finance-07"] and not seed_run.late
 
 
 def test_sixteen_minutes_apart_gives_no_alert(seed_run) -> None:
