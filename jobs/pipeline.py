@@ -27,15 +27,18 @@ from jobs.uids import rule_prefix, to_stream_with_uids
 from udfs.analyze import COLUMNS
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
 from udfs.correlate.sql import progression, sigma
+from udfs.correlate.sql.chains import CHAIN_COLUMNS
 from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
 from udfs.correlate.sql.python_path import PYTHON_PATH_COLUMNS
 from udfs.correlate.sql.sequence import sequence_sql
 from udfs.flink_functions import (
+    ALERTS_TAG,
     CHAINED_TAG,
     DEAD_LETTER_TAG,
     EVENTS_TAG,
     LATE_TAG,
     AnalyzeFunction,
+    ChainedMatches,
     Correlator,
     MatchAlerts,
     PythonPathRoute,
@@ -59,6 +62,7 @@ _FLINK_TYPES = {
 # One type for every rule's matches, so that they union (literals would type as CHAR(n) per rule).
 MATCH_ROW = DataTypes.ROW([DataTypes.FIELD(name, DataTypes.STRING()) for name in MATCH_COLUMNS])
 ANALYZED_TYPE = Types.ROW_NAMED([n for n, _ in COLUMNS], [_FLINK_TYPES[t] for _, t in COLUMNS])
+CHAIN_TYPE = Types.ROW_NAMED([n for n, _ in CHAIN_COLUMNS], [_FLINK_TYPES[t] for _, t in CHAIN_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -171,15 +175,34 @@ def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: Jo
         )
     queries = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
     queries |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
-    queries |= {r.id: sequence_sql(sigma.as_sequence(r), group_by=list(r.group_by)) for r in plan.jvm_ordered}
     queries |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
-    streams = []
-    for rule_id, query in queries.items():  # planned one by one: uids per rule (jobs.uids)
-        matches = t_env.sql_query(query)
-        assert tuple(matches.get_schema().get_field_names()) == MATCH_COLUMNS
-        streams.append(to_stream_with_uids(t_env, matches, rule_prefix(rule_id, query), MATCH_ROW))
-    rows = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
-    return rows.map(MatchAlerts(config), output_type=Types.STRING()).uid("score-matches").name("score JVM matches")
+    streams = {rule_id: _rule_matches(t_env, rule_id, query) for rule_id, query in queries.items()}
+    alerts = [s for rule_id, s in streams.items() if rule_id not in plan.chained]
+    chained = None
+    if plan.chained:  # inner correlations: their matches come back as rows of the rules over them
+        inner = [streams[rule_id] for rule_id in sorted(plan.chained)]
+        matches = inner[0].union(*inner[1:]) if len(inner) > 1 else inner[0]
+        rows = matches.process(ChainedMatches(config), output_type=CHAIN_TYPE).uid("chained-matches").name(
+            "inner correlation matches")
+        t_env.create_temporary_view("chained", t_env.from_data_stream(
+            rows, Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
+            .watermark("rt", "SOURCE_WATERMARK()").build()))
+        chained = rows.get_side_output(ALERTS_TAG)
+    for rule in plan.jvm_ordered:
+        has_inner = any(ref.correlation for ref in rule.refs)
+        query = sequence_sql(sigma.as_sequence(rule), group_by=list(rule.group_by),
+                             chained="chained" if has_inner else None)
+        alerts.append(_rule_matches(t_env, rule.id, query))
+    rows = alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0]
+    scored = rows.map(MatchAlerts(config), output_type=Types.STRING()).uid("score-matches").name("score JVM matches")
+    return scored.union(chained) if chained is not None else scored
+
+
+def _rule_matches(t_env: StreamTableEnvironment, rule_id: str, query: str) -> DataStream:
+    """One rule's matches, planned on its own: uids per rule (jobs.uids)."""
+    matches = t_env.sql_query(query)
+    assert tuple(matches.get_schema().get_field_names()) == MATCH_COLUMNS
+    return to_stream_with_uids(t_env, matches, rule_prefix(rule_id, query), MATCH_ROW)
 
 
 def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig) -> tuple[DataStream, list[DataStream]]:

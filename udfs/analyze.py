@@ -25,6 +25,7 @@ import orjson
 
 from jobs.config import JobConfig
 from schemas.event import Origin
+from udfs.correlate.drafts import evidence_of
 from udfs.correlate.plan import CorrelationPlan
 from udfs.detect.detector import Detector, load_detector
 from udfs.link.canonical import bindable_ip, canonical_user, is_service_account
@@ -132,17 +133,10 @@ class Analyzer:
         canon = canonical_user(name)
         principals = [f"principal:{i.strip().lower()}" for i in idents if i] if known is None else []
         principals += [None] * (4 - len(principals))
-        host_crit = (event.get("host") or {}).get("criticality")
-        ev = {
-            "timestamp_ms": hit["timestamp_ms"],
-            "event_id": event.get("id"),
-            "raw_sha256": event.get("raw_sha256") or hit.get("hit_id", "").split(":", 1)[0],
-            "source_format": event.get("source_format"),
-            "rule_id": hit["rule_id"],
-            "techniques": list(hit.get("techniques", [])),
-            "tactics": list(hit.get("tactics", [])),
-            "crit": host_crit,
-        }
+        # The reference's evidence entry, less what linking decides (host, user, the link's criticality).
+        ev = evidence_of(hit)
+        ev["crit"] = ev.pop("asset_criticality")
+        del ev["host"], ev["user"]
         return (
             "hit", hit["timestamp_ms"], hit["hit_id"], None,
             hit["rule_id"], tags, keys,

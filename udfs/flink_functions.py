@@ -30,6 +30,7 @@ from udfs.score import score_alert
 
 DEAD_LETTER_TAG = OutputTag("dead-letter", Types.STRING())
 EVENTS_TAG = OutputTag("events", Types.STRING())
+ALERTS_TAG = OutputTag("alerts", Types.STRING())
 LATE_TAG = OutputTag("late", Types.STRING())
 
 
@@ -98,6 +99,34 @@ class MatchAlerts(MapFunction):
     def map(self, value: Row) -> str:  # type: ignore[override]
         self.alerts.inc()
         return _json(score_alert(self.drafts.draft(value)))
+
+
+class ChainedMatches(ProcessFunction):
+    """An inner correlation's match row -> its rows for the rules over it (typed, back to SQL), and
+    its alert (side output) unless every rule over it says ``generate: false``."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self.config = config
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.correlate.plan import CorrelationPlan
+        from udfs.correlate.sql.chains import ChainRows
+        from udfs.correlate.sql.drafts import MatchDrafts
+        from udfs.link.inventory import load_inventory
+
+        plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
+        self.drafts = MatchDrafts(plan.specs(), load_inventory(self.config.assets_path))
+        self.chains = ChainRows(plan)
+        self.silent = plan.silent
+        self.alerts = runtime_context.get_metrics_group().counter("alerts")
+
+    def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
+        draft = self.drafts.draft(value)
+        if draft["rule_id"] not in self.silent:
+            self.alerts.inc()
+            yield ALERTS_TAG, _json(score_alert(draft))
+        for row in self.chains.rows(draft):
+            yield Row(*row)
 
 
 # -- the Python path: rules with no faithful SQL form yet (udfs.correlate.plan) ----------------------

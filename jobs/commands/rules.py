@@ -147,7 +147,9 @@ def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
     plan = CorrelationPlan(load_ruleset(rules_dir or DEFAULT_RULES_DIR, sigma_paths))
     sql = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
     sql |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
-    sql |= {r.id: sequence_sql(sigma.as_sequence(r), group_by=list(r.group_by)) for r in plan.jvm_ordered}
+    sql |= {r.id: sequence_sql(sigma.as_sequence(r), group_by=list(r.group_by),
+                               chained="chained" if any(ref.correlation for ref in r.refs) else None)
+            for r in plan.jvm_ordered}
     sql |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
     lines = []
     for path in plan.explain():

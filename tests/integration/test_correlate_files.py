@@ -50,6 +50,21 @@ correlation:
 """
 
 
+def _logons(code: int, user: str, start_ms: int, n: int) -> list[dict]:
+    """Windows Security logons (flat JSON, as NXLog ships them), one a minute-tenth apart."""
+    from datetime import UTC, datetime
+
+    template = json.loads(next(line for line in (PROJECT_ROOT / "tests" / "fixtures" / "normalize" /
+                                                 "windows_flat.jsonl").read_text().splitlines()
+                               if f'"EventID":{code}' in line))
+    out = []
+    for i in range(n):
+        when = datetime.fromtimestamp((start_ms + i * 6_000) / 1000, UTC).isoformat().replace("+00:00", "Z")
+        out.append({**template, "TimeCreated": when, "@timestamp": when, "TargetUserName": user,
+                    "RecordNumber": 90_000 + start_ms // 1000 % 10_000 + i})
+    return out
+
+
 def _zeek_conn(uid: str, ts_ms: int, src: str, dst: str) -> dict:
     return {"ts": ts_ms / 1000, "uid": uid, "id.orig_h": src, "id.orig_p": 51234, "id.resp_h": dst,
             "id.resp_p": 443, "proto": "tcp", "service": "ssl", "conn_state": "SF", "history": "ShADadFf"}
@@ -82,9 +97,13 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> FileRun:
         plain_event("c1-edr", T0 + 5 * MIN, "ws-c1", "T1082"),
         plain_event("c2-edr", T0, "ws-c2", "T1082"),
         *[plain_event(f"c2-{i}", T0 + (i + 1) * MIN, "ws-c2", process_name="whoami.exe") for i in range(3)],
+        # the bundled brute-force chain: ten failed logons for bf-user, then a success (in the JVM);
+        # nine for bf-near, then a success: no alert.
+        *_logons(4625, "bf-user", T0 + 20 * MIN, 10), *_logons(4624, "bf-user", T0 + 22 * MIN, 1),
+        *_logons(4625, "bf-near", T0 + 20 * MIN, 9), *_logons(4624, "bf-near", T0 + 22 * MIN, 1),
         plain_event("tick", T0 + 60 * MIN, "ws-tick", "T1082"),
     ]
-    events.sort(key=lambda e: e["ts"] * 1000 if "ts" in e else _ms(e["timestamp"]))
+    events.sort(key=lambda e: e["ts"] * 1000 if "ts" in e else _ms(e.get("timestamp") or e["TimeCreated"]))
     path = write_jsonl(tmp / "in.jsonl", events)
     return run_files(tmp, [path], "--rules-dir", str(rules))
 
@@ -131,3 +150,11 @@ def test_every_alert_validates_and_has_an_ordered_timeline(job: FileRun) -> None
         assert times == sorted(times)
         assert alert["first_seen_ms"] == times[0] and alert["last_seen_ms"] == times[-1]
     assert json.dumps(job.alerts)  # plain JSON all the way
+
+
+def test_the_bundled_brute_force_chain_fires_in_the_jvm(job: FileRun) -> None:
+    alerts = [a for a in job.alerts if a["rule_id"] == "2f3a7c1e-5b7d-4c1e-9a55-7d0f3c6b8e21"]
+    assert [a["entity"] for a in alerts] == ["bf-user"]
+    assert len(alerts[0]["evidence"]) == 11  # the ten failures (the inner count's timeline), then the success
+    # the inner count says generate: false: it is not an alert of its own
+    assert not [a for a in job.alerts if a["rule_id"] == "6a1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"]

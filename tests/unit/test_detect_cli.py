@@ -42,7 +42,7 @@ def test_detect_prints_one_valid_hit_per_line(capsys: pytest.CaptureFixture[str]
     for hit in hits:
         TechniqueHit.model_validate(hit)
     assert "events: 8 normalized, 0 dead-lettered" in err
-    assert "17 rules loaded" in err
+    assert "19 rules loaded" in err  # the own pack: rules/sigma and the base rules in rules/correlations
 
 
 def test_detect_with_extra_rules_and_no_default_pack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,26 +99,70 @@ def progression_path(rule: TacticProgressionRule) -> tuple[Path, str]:
     return "jvm", "OVER aggregation with the JVM function tactic_progression (the reference's chain table)"
 
 
-def sigma_path(rule: SigmaCorrelation, inner: set[str]) -> tuple[Path, str]:
-    if rule.stage != 1 or any(r.correlation for r in rule.refs):
-        return "python", "a correlation over correlations (chain): runs with its inner rules"
-    if rule.id in inner:
-        return "python", "the inner rule of a chain: runs with the rule over it"
+def _sigma_problem(rule: SigmaCorrelation) -> str | None:
+    """Why a Sigma correlation over detection hits has no faithful SQL form, or None."""
     if rule.aliases:
-        return "python", "aliases: the group-by field differs per referenced rule"
+        return "aliases: the group-by field differs per referenced rule"
     reason = _group_problem(rule.group_by)
     if reason:
-        return "python", reason
+        return reason
     if rule.type == "temporal_ordered":
         if len(rule.refs) != 2:
-            return "python", f"temporal_ordered over {len(rule.refs)} rules: a later partial can outlive a match"
+            return f"temporal_ordered over {len(rule.refs)} rules: a later partial can outlive a match"
         if not rule.group_by:
-            return "python", "temporal_ordered without group-by"
-        return "jvm", "MATCH_RECOGNIZE (two rules in order, AFTER MATCH SKIP TO LAST B)"
+            return "temporal_ordered without group-by"
+        return None
     cond = rule.condition
     if rule.type in SLIDING_TYPES and cond.tree is None and cond.lower_bounds_only:
-        return "jvm", "OVER aggregation with the JVM function sigma_sliding (the reference's sliding window)"
-    return "python", "decided when the window closes (an event-time timer): no OVER form"
+        return None
+    return "decided when the window closes (an event-time timer): no OVER form"
+
+
+def sigma_paths(rules: list[SigmaCorrelation]) -> dict[str, tuple[Path, str]]:
+    """A chain (a correlation over correlations) takes the JVM path as a whole: an outer
+    ``temporal_ordered`` over two rules whose inner correlations each take it and feed only it; the
+    inner matches come back as hits of the outer rule. Otherwise the chain runs in Python, all of it."""
+    by_id = {r.id: r for r in rules}
+    users: dict[str, list[str]] = {}
+    for rule in rules:
+        for ref in rule.refs:
+            if ref.correlation:
+                users.setdefault(ref.ids[0], []).append(rule.id)
+    out: dict[str, tuple[Path, str]] = {}
+    for rule in rules:
+        inner_ids = [ref.ids[0] for ref in rule.refs if ref.correlation]
+        if rule.id in users:
+            continue  # decided with its outer rule
+        reason = _sigma_problem(rule)
+        if not inner_ids:
+            out[rule.id] = ("python", reason) if reason else ("jvm", _JVM_WHY[rule.type == "temporal_ordered"])
+            continue
+        inners = [by_id.get(i) for i in inner_ids]
+        if reason is None and rule.type != "temporal_ordered":
+            reason = "only a temporal_ordered rule over correlations runs in the JVM"
+        for inner in inners:
+            if reason is None and (inner is None or len(users.get(inner.id, ())) != 1):
+                reason = "an inner correlation that feeds several rules"
+            elif reason is None and inner is not None:
+                problem = _sigma_problem(inner)
+                if problem or inner.type == "temporal_ordered" or any(r.correlation for r in inner.refs):
+                    reason = f"its inner correlation {inner.id}: {problem or 'not a sliding window over hits'}"
+        for i in [rule.id, *inner_ids]:
+            if reason:
+                out[i] = ("python", f"a chain: {reason}" if i == rule.id else "the inner rule of a chain that "
+                          f"runs in Python ({reason})")
+            else:
+                out[i] = ("jvm", _JVM_WHY[i == rule.id] + (" over an inner correlation" if i == rule.id else
+                                                            ", its matches fed to the rule over it"))
+    for rule in rules:  # inner rules whose outer is missing from the set
+        out.setdefault(rule.id, ("python", "the inner rule of a chain"))
+    return out
+
+
+_JVM_WHY = {
+    True: "MATCH_RECOGNIZE (two rules in order, AFTER MATCH SKIP TO LAST B)",
+    False: "OVER aggregation with the JVM function sigma_sliding (the reference's sliding window)",
+}
 
 
 @dataclass
@@ -140,14 +184,18 @@ class CorrelationPlan:
             path, why = progression_path(prog)
             self.paths.append(RulePath(prog.id, "tactic_progression", path, why))
             (self.jvm_progressions if path == "jvm" else self.python.progressions).append(prog)
-        inner = {ref.ids[0] for c in self.ruleset.correlations for ref in c.refs if ref.correlation}
+        decided = sigma_paths(list(self.ruleset.correlations))
+        self.chained: set[str] = set()  # inner correlations whose matches feed a JVM outer rule
         for corr in self.ruleset.correlations:
-            path, why = sigma_path(corr, inner)
+            path, why = decided[corr.id]
             self.paths.append(RulePath(corr.id, f"sigma:{corr.type}", path, why))
             if path == "python":
                 self.python.correlations.append(corr)
-            else:
-                (self.jvm_ordered if corr.type == "temporal_ordered" else self.jvm_sliding).append(corr)
+                continue
+            (self.jvm_ordered if corr.type == "temporal_ordered" else self.jvm_sliding).append(corr)
+            self.chained |= {ref.ids[0] for ref in corr.refs if ref.correlation}
+        self.silent = {i for i in self.chained
+                       if not any(c.generate for c in self.jvm_ordered if i in {r.ids[0] for r in c.refs})}
         self._matchers = {r.id: [CompiledMatcher.of(s) for s in r.steps] for r in self.jvm_sequences}
         self._progressions = [ProgressionRuntime(r) for r in self.jvm_progressions]
         self._sigma = [SigmaRuntime(r) for r in [*self.jvm_sliding, *self.jvm_ordered]]

@@ -147,6 +147,9 @@ def load_detector(
     paths: list[Path] = []
     if own_sigma and (rules_dir / "sigma").is_dir():
         paths.append(rules_dir / "sigma")
+    # Correlation rule files may carry the base rules they correlate (the Sigma specification's layout).
+    if own_sigma and (rules_dir / "correlations").is_dir():
+        paths += [p for p in sorted((rules_dir / "correlations").glob("*.yml")) if "detection:" in p.read_text()]
     paths.extend(Path(p) for p in sigma_paths)
     catalog = default_catalog()
     detector = Detector(technique_maps=load_technique_maps(rules_dir), catalog=catalog)

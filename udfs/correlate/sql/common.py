@@ -62,3 +62,29 @@ def rule_rows(rule_id: str, key: str, kind: str, source: str, extra: str = "") -
     return f"""  SELECT rt, ts, id, {BUNDLE_SQL} AS bundle, {key} AS gkey, {kind} AS gkind{more}
   FROM {source}
   WHERE ARRAY_CONTAINS(tags, {quote(rule_id)}) AND {key} IS NOT NULL"""
+
+
+def ordered_aggregate_sql(rule_id: str, rows: str, call: str, measures: str) -> str:
+    """A JVM aggregate function over each group's rows in (event time, hit id) order, yielding
+    :data:`MATCH_COLUMNS` where it returns a match. An OVER aggregation takes a timestamp's rows in
+    arrival order, so a MATCH_RECOGNIZE of one row per match first puts each group's rows in the
+    reference's order. ``rows``: the rule's rows (:func:`rule_rows`); ``measures``: their extra
+    columns as the aggregate reads them (``X.col AS col, ...``)."""
+    return f"""SELECT {quote(rule_id)} AS rule_id, gkey, gkind, links FROM (
+  SELECT gkey, gkind, {call}
+         OVER (PARTITION BY gkey ORDER BY rt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS links
+  FROM (
+    SELECT * FROM (
+{rows}
+    ) MATCH_RECOGNIZE (
+      PARTITION BY gkey
+      ORDER BY rt, id
+      MEASURES MATCH_ROWTIME(rt) AS rt, X.ts AS ts, X.id AS id, X.bundle AS bundle, X.gkind AS gkind,
+               {measures}
+      ONE ROW PER MATCH
+      AFTER MATCH SKIP PAST LAST ROW
+      PATTERN (X)
+      DEFINE X AS TRUE
+    )
+  )
+) WHERE links IS NOT NULL"""

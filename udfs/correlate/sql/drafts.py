@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 
-from udfs.correlate.drafts import make_draft, with_step
+from udfs.correlate.drafts import MAX_EVIDENCE, make_draft, with_step
 from udfs.correlate.plan import MatchSpec
 from udfs.correlate.runtime import KEY_SEPARATOR
+from udfs.correlate.sql.chains import EVIDENCE_LIST
 from udfs.correlate.sql.common import SEPARATORS
 from udfs.link.inventory import InventoryIndex
 
@@ -45,7 +46,14 @@ class MatchDrafts:
         for link in links.split(SEPARATORS["record"]) if links else ():
             step, bundle = link.split(SEPARATORS["group"], 1)
             steps.append(step)
-            evidence.append(with_step(evidence_entry(bundle, self.inventory), step))
+            if bundle.startswith(EVIDENCE_LIST):  # an inner correlation's match: its whole timeline
+                entries = orjson.loads(bundle[len(EVIDENCE_LIST):])
+            else:
+                entries = [evidence_entry(bundle, self.inventory)]
+            for entry in entries:
+                if len(evidence) >= MAX_EVIDENCE:  # as the reference grows a partial: thin the middle
+                    del evidence[MAX_EVIDENCE // 2]
+                evidence.append(with_step(entry, step))
         return steps, evidence
 
     def draft(self, row: Any) -> dict[str, Any]:

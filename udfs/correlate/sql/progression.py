@@ -10,7 +10,7 @@ reference's order.
 from __future__ import annotations
 
 from schemas.rules import TacticProgressionRule
-from udfs.correlate.sql.common import group_exprs, quote, rule_rows
+from udfs.correlate.sql.common import group_exprs, ordered_aggregate_sql, quote, rule_rows
 
 FUNCTION = "tactic_progression"
 JAVA_CLASS = "io.ttpflow.udf.TacticProgression"
@@ -23,20 +23,5 @@ def progression_sql(rule: TacticProgressionRule, order: list[str], source: str =
     tactics = f"keys[{quote(rule.id + '@tactics')}] AS tac"
     args = (f"ts, id, tac, bundle, CAST({rule.within_ms} AS BIGINT), {rule.min_tactics}, "
             f"{'TRUE' if rule.ordered else 'FALSE'}, {quote(','.join(order))}")
-    return f"""SELECT {quote(rule.id)} AS rule_id, gkey, gkind, links FROM (
-  SELECT gkey, gkind, {FUNCTION}({args})
-         OVER (PARTITION BY gkey ORDER BY rt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS links
-  FROM (
-    SELECT * FROM (
-{rule_rows(rule.id, key, kind, source, tactics)}
-    ) MATCH_RECOGNIZE (
-      PARTITION BY gkey
-      ORDER BY rt, id
-      MEASURES MATCH_ROWTIME(rt) AS rt, X.ts AS ts, X.id AS id, X.bundle AS bundle, X.gkind AS gkind, X.tac AS tac
-      ONE ROW PER MATCH
-      AFTER MATCH SKIP PAST LAST ROW
-      PATTERN (X)
-      DEFINE X AS TRUE
-    )
-  )
-) WHERE links IS NOT NULL"""
+    rows = rule_rows(rule.id, key, kind, source, tactics)
+    return ordered_aggregate_sql(rule.id, rows, f"{FUNCTION}({args})", "X.tac AS tac")

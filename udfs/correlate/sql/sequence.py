@@ -18,10 +18,12 @@ from schemas.rules import SequenceRule
 from udfs.correlate.sql.common import GS, RS, group_exprs, interval_sql, quote, rule_rows
 
 
-def sequence_sql(rule: SequenceRule, source: str = "linked", group_by: str | list[str] | None = None) -> str:
+def sequence_sql(rule: SequenceRule, source: str = "linked", group_by: str | list[str] | None = None,
+                 chained: str | None = None) -> str:
     """A SELECT yielding :data:`udfs.correlate.sql.common.MATCH_COLUMNS` for one two-step rule
     (``group_by``: the group, when the rule's own stands for something else, as for Sigma's
-    ``temporal_ordered``)."""
+    ``temporal_ordered``; ``chained``: a view of inner correlation matches as rows of this rule,
+    :mod:`udfs.correlate.sql.chains`)."""
     cond = ["B.s1", f"B.ts - A.ts <= {rule.within_ms}"]
     gap = rule.steps[1].max_gap_ms
     if gap is not None:
@@ -32,8 +34,13 @@ def sequence_sql(rule: SequenceRule, source: str = "linked", group_by: str | lis
     key, kind = group_exprs(rule.id, rule.group_by if group_by is None else group_by)
     steps = (f"ARRAY_CONTAINS(tags, {quote(rule.id + '#0')}) AS s0, "
              f"ARRAY_CONTAINS(tags, {quote(rule.id + '#1')}) AS s1")
+    rows = rule_rows(rule.id, key, kind, source, steps)
+    if chained:
+        rows += f"""
+  UNION ALL
+  SELECT rt, ts, id, bundle, gkey, gkind, {steps} FROM {chained} WHERE ARRAY_CONTAINS(tags, {quote(rule.id)})"""
     return f"""SELECT {quote(rule.id)} AS rule_id, gkey, gkind, links FROM (
-{rule_rows(rule.id, key, kind, source, steps)}
+{rows}
 ) MATCH_RECOGNIZE (
   PARTITION BY gkey
   ORDER BY rt, id

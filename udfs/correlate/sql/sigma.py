@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from schemas.correlation import SigmaCorrelation
 from schemas.rules import SequenceRule
-from udfs.correlate.sql.common import US, group_exprs, quote, rule_rows
+from udfs.correlate.sql.common import US, group_exprs, ordered_aggregate_sql, quote, rule_rows
 
 FUNCTION = "sigma_sliding"
 JAVA_CLASS = "io.ttpflow.udf.SigmaSliding"
@@ -40,21 +40,5 @@ def sliding_sql(rule: SigmaCorrelation, source: str = "linked") -> str:
     names = f" || {US} || ".join(quote(n) for n in step_names(rule))
     args = (f"ts, refs, x, bundle, {quote(rule.type)}, CAST({rule.timespan_ms} AS BIGINT), "
             f"{bound['gt']}, {bound['gte']}, {names}")
-    return f"""SELECT {quote(rule.id)} AS rule_id, gkey, gkind, links FROM (
-  SELECT gkey, gkind, {FUNCTION}({args})
-         OVER (PARTITION BY gkey ORDER BY rt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS links
-  FROM (
-    SELECT * FROM (
-{rule_rows(rule.id, key, kind, source, extra)}
-    ) MATCH_RECOGNIZE (
-      PARTITION BY gkey
-      ORDER BY rt, id
-      MEASURES MATCH_ROWTIME(rt) AS rt, X.ts AS ts, X.id AS id, X.bundle AS bundle, X.gkind AS gkind,
-               X.refs AS refs, X.x AS x
-      ONE ROW PER MATCH
-      AFTER MATCH SKIP PAST LAST ROW
-      PATTERN (X)
-      DEFINE X AS TRUE
-    )
-  )
-) WHERE links IS NOT NULL"""
+    rows = rule_rows(rule.id, key, kind, source, extra)
+    return ordered_aggregate_sql(rule.id, rows, f"{FUNCTION}({args})", "X.refs AS refs, X.x AS x")
