@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyflink
 
@@ -204,18 +205,23 @@ def write_savepoint_meta(savepoint: Path, python_execution_mode: str) -> None:
     (savepoint / SAVEPOINT_META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTION_MODE) -> None:
-    """Refuse a savepoint this build would restore wrongly (thread-mode state reads back empty)."""
+def _savepoint(savepoint: str) -> tuple[Path, dict[str, Any] | None]:
+    """The savepoint's folder and what `ttpflow stop` wrote beside it (None: nothing)."""
     path = Path(savepoint.removeprefix("file:"))
     if not (path / "_metadata").is_file():
         raise ClusterError(f"{savepoint}: not a Flink savepoint (no _metadata file)")
     meta_file = path / SAVEPOINT_META
-    if not meta_file.is_file():
+    return path, json.loads(meta_file.read_text()) if meta_file.is_file() else None
+
+
+def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTION_MODE) -> None:
+    """Refuse a savepoint this build would restore wrongly (thread-mode state reads back empty)."""
+    _, meta = _savepoint(savepoint)
+    if meta is None:
         raise ClusterError(
             f"{savepoint}: no {SAVEPOINT_META}; take savepoints with `ttpflow stop --savepoint DIR` so the "
             "Python execution mode is recorded"
         )
-    meta = json.loads(meta_file.read_text())
     if meta.get("python_execution_mode") != python_execution_mode:
         raise ClusterError(
             f"{savepoint} was taken in python.execution-mode={meta.get('python_execution_mode')}; this job "
@@ -232,31 +238,22 @@ def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTIO
         )
 
 
-def savepoint_time_ms(savepoint: str) -> int:
-    """When the savepoint was taken: recorded by `ttpflow stop` (format 2), else its _metadata file's time."""
-    path = Path(savepoint.removeprefix("file:"))
-    meta_file = path / SAVEPOINT_META
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    if "taken_at_ms" in meta:
-        return int(meta["taken_at_ms"])
-    return int((path / "_metadata").stat().st_mtime * 1000)
-
-
 def upgrade_start_ms(savepoint: str, replay_ms: int) -> int:
-    """Where an upgraded job starts reading: the savepoint's time less what the rules can still
-    correlate (the longest window, the watermark bound and the allowed lateness)."""
-    check_upgradable(savepoint)
-    return savepoint_time_ms(savepoint) - replay_ms
+    """Where an upgraded job starts reading: the savepoint's time (recorded by `ttpflow stop`, else its
+    _metadata file's) less what the rules can still correlate (the longest window, the watermark
+    bound and the allowed lateness)."""
+    path, meta = check_upgradable(savepoint)
+    if "taken_at_ms" in meta:
+        return int(meta["taken_at_ms"]) - replay_ms
+    return int((path / "_metadata").stat().st_mtime * 1000) - replay_ms
 
 
-def check_upgradable(savepoint: str) -> None:
-    path = Path(savepoint.removeprefix("file:"))
-    if not (path / "_metadata").is_file():
-        raise ClusterError(f"{savepoint}: not a Flink savepoint (no _metadata file)")
-    meta_file = path / SAVEPOINT_META
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+def check_upgradable(savepoint: str) -> tuple[Path, dict[str, Any]]:
+    path, meta = _savepoint(savepoint)
+    meta = meta or {}
     if meta.get("state_format", 1) >= TTPFLOW_STATE_FORMAT:
         raise ClusterError(f"{savepoint} is already state format {TTPFLOW_STATE_FORMAT}: use `ttpflow resume`")
+    return path, meta
 
 
 def _port_taken(port: int) -> bool:

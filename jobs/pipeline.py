@@ -4,11 +4,12 @@
                                                                 └─ rows ─ WATERMARK (JVM)
       rows ─┬─ hits ─┬─ signals
             │        ├─ late (behind the watermark)
-            │        └─ on time ─ link (temporal joins on bindings) ─┬─ MATCH_RECOGNIZE per rule ─ score ─ alerts
-            └─ facts ─ bindings (versioned view) ──────────┘         └─ Python-path rules ─ correlate ─ score ─┘
+            │        └─ on time ─ link (temporal joins, a stage a lookup) ─┬─ per JVM rule ─ score ─ alerts
+            └─ facts ─ bindings (versioned tables per kind) ─────┘         └─ Python-path rules ─ correlate ─ score ─┘
 
 One Python operator per event (analyze), stateless; event time, linking and correlation run in
-Flink's JVM operators through SQL. Rules with no faithful SQL form yet run on the Python keyed
+Flink's JVM operators through SQL (per JVM rule: MATCH_RECOGNIZE, or an OVER aggregation with a JVM
+function; udfs/correlate/sql). Rules with no faithful SQL form yet run on the Python keyed
 correlator, fed only their hits (``ttpflow rules check --explain`` lists them). Scoring is Python,
 on alerts only.
 """
@@ -20,11 +21,10 @@ from dataclasses import dataclass
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
 from pyflink.table import ChangelogMode, DataTypes, Schema, StreamTableEnvironment, Table
-from pyflink.table.types import _to_java_data_type
 
 from jobs.config import JobConfig
 from jobs.uids import rule_prefix, to_stream_with_uids
-from udfs.analyze import COLUMNS
+from udfs.analyze import COLUMN_NAMES, COLUMNS
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
 from udfs.correlate.sql import progression, sigma
 from udfs.correlate.sql.chains import CHAIN_COLUMNS
@@ -84,12 +84,6 @@ def watermark_sql(config: JobConfig) -> str:
     return f"rt - {interval_sql(delay_ms)}"
 
 
-def strings(t_env: StreamTableEnvironment, table: Table) -> DataStream:
-    """A one-column STRING table as a DataStream of str, converted in the JVM (no Python map)."""
-    j_type = _to_java_data_type(DataTypes.STRING())
-    return DataStream(t_env._j_tenv.toDataStream(table._j_table, j_type))
-
-
 def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | None = None) -> Outputs:
     t_env = t_env or StreamTableEnvironment.create(raw.get_execution_environment())
     plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
@@ -104,10 +98,9 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     t_env.execute_sql("CREATE TEMPORARY VIEW hits AS SELECT * FROM analyzed WHERE kind = 'hit'")
     # CURRENT_WATERMARK is NULL before the first watermark: nothing is late then. Only the
     # Python-path rules read a hit's full JSON: the joins do not carry it for the others.
+    carried = ", ".join(name for name in COLUMN_NAMES if name not in ("kind", "val", "signal"))
     t_env.execute_sql(
-        "CREATE TEMPORARY VIEW hits_on_time AS SELECT rt, ts, id, rule_id, tags, keys, own_host, hit_host, "
-        "hit_host_key, hit_user, hit_user_key, src_subj, dst_subj, src_static, dst_static, user_known, user_canon, "
-        "known_svc, canon_svc, p1, p2, p3, p4, ev, "
+        f"CREATE TEMPORARY VIEW hits_on_time AS SELECT rt, {carried}, "
         f"CASE WHEN ARRAY_CONTAINS(tags, '{FALLBACK_TAG}') THEN signal END AS signal FROM hits "
         "WHERE CARDINALITY(tags) > 0 AND (CURRENT_WATERMARK(rt) IS NULL OR rt > CURRENT_WATERMARK(rt))"
     )
@@ -129,12 +122,13 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     for stream in python_late:  # one type for the union: SQL strings and Python strings differ
         late = late.union_all(t_env.from_data_stream(stream))
     if not alerts:  # no correlation rules at all: an empty alert stream of the right type
-        alerts = [strings(t_env, t_env.sql_query("SELECT signal FROM hits WHERE FALSE"))]
+        alerts = [to_stream_with_uids(t_env, t_env.sql_query("SELECT signal FROM hits WHERE FALSE"), "no-alerts",
+                                      DataTypes.STRING())]
     return Outputs(
         alerts=alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0],
-        signals=strings(t_env, t_env.sql_query("SELECT signal FROM hits")),
+        signals=to_stream_with_uids(t_env, t_env.sql_query("SELECT signal FROM hits"), "signals", DataTypes.STRING()),
         dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG),
-        late=strings(t_env, late),
+        late=to_stream_with_uids(t_env, late, "late", DataTypes.STRING()),
         events=analyzed.get_side_output(EVENTS_TAG),
     )
 

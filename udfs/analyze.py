@@ -26,6 +26,7 @@ import orjson
 from jobs.config import JobConfig
 from schemas.event import Origin
 from udfs.correlate.drafts import evidence_of
+from udfs.correlate.fields import scalar
 from udfs.correlate.plan import CorrelationPlan
 from udfs.detect.detector import Detector, load_detector
 from udfs.link.canonical import bindable_ip, canonical_user, is_service_account
@@ -87,12 +88,6 @@ def fact_row(fact: dict[str, Any]) -> tuple[Any, ...]:
     return ("fact", fact["ts"], subject, value, *([None] * _HIT_FIELDS))
 
 
-def _key(value: Any) -> str | None:
-    from udfs.correlate.fields import scalar
-
-    return scalar(value)
-
-
 class Analyzer:
     def __init__(self, config: JobConfig, *, detector: Detector | None = None,
                  plan: CorrelationPlan | None = None, inventory: InventoryIndex | None = None) -> None:
@@ -140,7 +135,7 @@ class Analyzer:
         return (
             "hit", hit["timestamp_ms"], hit["hit_id"], None,
             hit["rule_id"], tags, keys,
-            own, hit.get("host"), _key(hit.get("host")), hit.get("user"), _key(hit.get("user")),
+            own, hit.get("host"), scalar(hit.get("host")), hit.get("user"), scalar(hit.get("user")),
             f"ip:{src}" if src else None, f"ip:{dst}" if dst else None,
             inv.host_of_ip.get(src) if src else None, inv.host_of_ip.get(dst) if dst else None,
             known, canon,

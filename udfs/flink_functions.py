@@ -81,6 +81,16 @@ class AnalyzeFunction(ProcessFunction):
             yield Row(*row)
 
 
+def _match_drafts(config: JobConfig):  # -> (CorrelationPlan, MatchDrafts)
+    """The rule plan and what turns its JVM matches into the reference's drafts."""
+    from udfs.correlate.plan import CorrelationPlan
+    from udfs.correlate.sql.drafts import MatchDrafts
+    from udfs.link.inventory import load_inventory
+
+    plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
+    return plan, MatchDrafts(plan.specs(), load_inventory(config.assets_path))
+
+
 class MatchAlerts(MapFunction):
     """A JVM match row (rule, group, links) -> the scored alert, as JSON (alerts only: few)."""
 
@@ -88,12 +98,7 @@ class MatchAlerts(MapFunction):
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from udfs.correlate.plan import CorrelationPlan
-        from udfs.correlate.sql.drafts import MatchDrafts
-        from udfs.link.inventory import load_inventory
-
-        plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
-        self.drafts = MatchDrafts(plan.specs(), load_inventory(self.config.assets_path))
+        self.drafts = _match_drafts(self.config)[1]
         self.alerts = runtime_context.get_metrics_group().counter("alerts")
 
     def map(self, value: Row) -> str:  # type: ignore[override]
@@ -109,13 +114,9 @@ class ChainedMatches(ProcessFunction):
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from udfs.correlate.plan import CorrelationPlan
         from udfs.correlate.sql.chains import ChainRows
-        from udfs.correlate.sql.drafts import MatchDrafts
-        from udfs.link.inventory import load_inventory
 
-        plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
-        self.drafts = MatchDrafts(plan.specs(), load_inventory(self.config.assets_path))
+        plan, self.drafts = _match_drafts(self.config)
         self.chains = ChainRows(plan)
         self.silent = plan.silent
         self.alerts = runtime_context.get_metrics_group().counter("alerts")

@@ -10,6 +10,15 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Zeek's conn.log has no technique; this map gives its TLS connections T1071.001 for the tests.
+ZEEK_MAP = """kind: technique_map
+id: test-zeek-services
+field: network.protocol
+entries:
+  - match: [ssl]
+    techniques: [T1071.001]
+    level: low
+"""
 
 
 @dataclass
@@ -61,3 +70,9 @@ def plain_event(event_id: str, ts_ms: int, host: str, technique: str | None = No
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+def zeek_conn(uid: str, ts_ms: int, src: str, dst: str = "185.220.101.34") -> dict[str, Any]:
+    """A Zeek conn.log TLS connection (T1071.001 under ZEEK_MAP)."""
+    return {"ts": ts_ms / 1000, "uid": uid, "id.orig_h": src, "id.orig_p": 51234, "id.resp_h": dst,
+            "id.resp_p": 443, "proto": "tcp", "service": "ssl", "conn_state": "SF", "history": "ShADadFf"}

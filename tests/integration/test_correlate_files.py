@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.integration.jobrun import PROJECT_ROOT, FileRun, plain_event, run_files, write_jsonl
+from tests.integration.jobrun import PROJECT_ROOT, ZEEK_MAP, FileRun, plain_event, run_files, write_jsonl, zeek_conn
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -19,15 +19,6 @@ SEQ = "ttpflow-seq-injection-then-c2"
 LOLBIN_BURST = "4d2e8f6a-3b1c-4e7d-9f0a-5c6b7a8d9e1f"
 CHAIN = "c0ffee00-0000-4000-8000-000000000001"
 
-# Zeek's conn.log has no technique; this map gives its TLS connections T1071.001 for the test.
-ZEEK_MAP = """kind: technique_map
-id: test-zeek-services
-field: network.protocol
-entries:
-  - match: [ssl]
-    techniques: [T1071.001]
-    level: low
-"""
 # Three LOLBins on a host, then an EDR alert on it: a correlation over a correlation.
 CHAINED = f"""title: LOLBins then an EDR alert
 id: {CHAIN}
@@ -65,11 +56,6 @@ def _logons(code: int, user: str, start_ms: int, n: int) -> list[dict]:
     return out
 
 
-def _zeek_conn(uid: str, ts_ms: int, src: str, dst: str) -> dict:
-    return {"ts": ts_ms / 1000, "uid": uid, "id.orig_h": src, "id.orig_p": 51234, "id.resp_h": dst,
-            "id.resp_p": 443, "proto": "tcp", "service": "ssl", "conn_state": "SF", "history": "ShADadFf"}
-
-
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> FileRun:
     tmp = tmp_path_factory.mktemp("correlate")
@@ -80,13 +66,13 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> FileRun:
     events = [
         # ws-z1 shows 10.77.0.5 with its T1055; the C2 arrives only as a Zeek conn from that address.
         plain_event("z1-inj", T0, "ws-z1", "T1055", src_ip="10.77.0.5"),
-        _zeek_conn("Cz1conn", T0 + 5 * MIN, "10.77.0.5", "185.220.101.34"),
+        zeek_conn("Cz1conn", T0 + 5 * MIN, "10.77.0.5", "185.220.101.34"),
         # ws-z2: its C2 conn comes from an address nothing bound: no link, no alert.
         plain_event("z2-inj", T0 + 1000, "ws-z2", "T1055", src_ip="10.77.0.6"),
-        _zeek_conn("Cz2conn", T0 + 5 * MIN, "10.77.0.99", "185.220.101.34"),
+        zeek_conn("Cz2conn", T0 + 5 * MIN, "10.77.0.99", "185.220.101.34"),
         # ws-z3: linked, but 16 minutes after the injection.
         plain_event("z3-inj", T0 + 2000, "ws-z3", "T1055", src_ip="10.77.0.7"),
-        _zeek_conn("Cz3conn", T0 + 2000 + 16 * MIN, "10.77.0.7", "185.220.101.34"),
+        zeek_conn("Cz3conn", T0 + 2000 + 16 * MIN, "10.77.0.7", "185.220.101.34"),
         # ws-l1: four distinct LOLBins in ten minutes (the bundled value_count rule) ...
         *[plain_event(f"l1-{i}", T0 + i * MIN, "ws-l1", process_name=p)
           for i, p in enumerate(["powershell.exe", "certutil.exe", "wmic.exe", "nltest.exe"])],

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from jobs.config import JobConfig
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, run_files, write_jsonl
+from tests.integration.jobrun import PROJECT_ROOT, ZEEK_MAP, plain_event, run_files, write_jsonl, zeek_conn
 from udfs.correlate.plan import CorrelationPlan
 from udfs.correlate.reference import reference_alerts
 from udfs.rules import load_ruleset
@@ -29,15 +29,6 @@ BOUND_MS = 60_000
 SEEDS = (11, 23, 37)
 TECHNIQUES = ["T1055", "T1055.012", "T1071", "T1003", "T1021", "T1569", "T1082", "T1059.001", "T1486", "T1566"]
 LOLBINS = ["powershell.exe", "certutil.exe", "wmic.exe", "nltest.exe", "whoami.exe", "cmd.exe", "notepad.exe"]
-
-ZEEK_MAP = """kind: technique_map
-id: test-zeek-services
-field: network.protocol
-entries:
-  - match: [ssl]
-    techniques: [T1071.001]
-    level: low
-"""
 # Extra rules: every sequence feature on one side or the other of the JVM / Python line.
 SEQUENCES = {
     "gap_user.yaml": """kind: sequence
@@ -153,11 +144,6 @@ correlation:
 """
 
 
-def _zeek_conn(uid: str, ts_ms: int, src: str) -> dict[str, Any]:
-    return {"ts": ts_ms / 1000, "uid": uid, "id.orig_h": src, "id.orig_p": 51234, "id.resp_h": "185.220.101.34",
-            "id.resp_p": 443, "proto": "tcp", "service": "ssl", "conn_state": "SF", "history": "ShADadFf"}
-
-
 def _events(seed: int, n: int = 320) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     hosts = [f"ws-d{i}" for i in range(5)]
@@ -173,7 +159,7 @@ def _events(seed: int, n: int = 320) -> list[dict[str, Any]]:
                                 user=rng.choice(users))
         elif roll < 0.35:  # C2 seen only by Zeek, from a bound address or an unknown one
             src = ips[host] if rng.random() < 0.8 else "10.91.9.9"
-            event = _zeek_conn(f"Cd{seed}x{i}", ts, src)
+            event = zeek_conn(f"Cd{seed}x{i}", ts, src)
         elif roll < 0.55:
             event = plain_event(f"d{seed}-{i}", ts, host, process_name=rng.choice(LOLBINS), user=rng.choice(users))
         else:

@@ -92,14 +92,3 @@ class Linker:
                 return learned[0]
         return canonical_user(name)
 
-
-def link_key(hit: dict[str, Any]) -> str:
-    """The key the link stage buffers a hit under. For a hit with a host it is the host exactly as
-    the v1 job keyed its per-host state (so that state is found again after an upgrade)."""
-    if hit.get("host"):
-        return str(hit["host"])
-    event = hit.get("event") or {}
-    ip = (event.get("source") or {}).get("ip") or (event.get("destination") or {}).get("ip")
-    if ip:
-        return f"ip:{ip}"
-    return f"user:{hit['user']}" if hit.get("user") else "-"

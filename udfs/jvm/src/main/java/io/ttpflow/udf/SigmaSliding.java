@@ -8,6 +8,11 @@ import java.util.Set;
 
 import org.apache.flink.table.functions.AggregateFunction;
 
+import static io.ttpflow.udf.Separators.US;
+import static io.ttpflow.udf.Separators.RS;
+import static io.ttpflow.udf.Separators.GS;
+import static io.ttpflow.udf.Separators.FS;
+
 /**
  * A Sigma correlation whose condition only has lower bounds (event_count, value_count, value_sum,
  * temporal), decided on every hit over the hits of the last timespan, as an aggregate over the
@@ -26,10 +31,6 @@ public class SigmaSliding extends AggregateFunction<String, SigmaSliding.Acc> {
     public static final int STATE_VERSION = 1;
     static final int MAX_WINDOW_ITEMS = 10_000;
     static final int MAX_EVIDENCE = 32;
-    static final String US = "\u001f";
-    static final String RS = "\u001e";
-    static final String GS = "\u001d";
-    static final String FS = "\u001c";
 
     /** The state of one group. */
     public static class Acc {

@@ -11,6 +11,10 @@ import java.util.Set;
 
 import org.apache.flink.table.functions.AggregateFunction;
 
+import static io.ttpflow.udf.Separators.US;
+import static io.ttpflow.udf.Separators.RS;
+import static io.ttpflow.udf.Separators.GS;
+
 /**
  * Tactic progression per group, as an aggregate over the group's hits in event-time order
  * ({@code OVER (PARTITION BY group ORDER BY rt ROWS UNBOUNDED PRECEDING)}): the value for a hit is
@@ -34,9 +38,6 @@ import org.apache.flink.table.functions.AggregateFunction;
  */
 public class TacticProgression extends AggregateFunction<String, TacticProgression.Acc> {
     public static final int STATE_VERSION = 1;
-    static final String US = "\u001f";
-    static final String RS = "\u001e";
-    static final String GS = "\u001d";
 
     /** The state of one group. */
     public static class Acc {
