@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_correlate.py --flink 200000      # also the real job (MiniCluster, files)
 
 The engine figure runs the link + fan-out + keyed-correlate code of the job in one process through
-the event-time harness (udfs.correlate.harness): what one Python worker can do, without Flink's
+the event-time harness (udfs.testing.harness): what one Python worker can do, without Flink's
 transport and state backend. State bytes are the versioned JSON values the operators keep in
 MapState (partial matches and windows), measured after the last hit and before the end-of-input
 watermark closes everything, divided by the entities that hold any. With ``--flink`` the same kind of
@@ -37,11 +37,10 @@ import orjson  # noqa: E402
 from schemas.correlation import SigmaCorrelation  # noqa: E402
 from schemas.rules import SequenceRule, TacticProgressionRule  # noqa: E402
 from udfs.correlate.engine import Correlation, RuleSet  # noqa: E402
-from udfs.correlate.harness import EventTimeHarness  # noqa: E402
-from udfs.correlate.state import encode_part  # noqa: E402
 from udfs.detect.catalog import default_catalog  # noqa: E402
 from udfs.link.inventory import InventoryIndex  # noqa: E402
 from udfs.link.resolve import Linker  # noqa: E402
+from udfs.testing.harness import EventTimeHarness  # noqa: E402
 
 T0 = 1_714_557_600_000
 MIN = 60_000
@@ -165,12 +164,12 @@ def _state_bytes(harness: EventTimeHarness) -> dict[str, Any]:
     """Bytes of the MapState values the operators would hold: one encoded entry per partial / window."""
     total, keys, entities = 0, 0, set()
     for stage in (harness.stage1, harness.stage2):
-        for key, parts in stage.parts.items():
-            if not parts:
+        for key, store in stage.partials.by_key.items():
+            if not store:
                 continue
             keys += 1
             entities.add(key.split("\x1f", 1)[1])
-            total += sum(len(pid) + len(encode_part(p)) for pid, p in parts.items())
+            total += sum(len(pid) + len(text) for pid, text in store.items())
     sample = list(harness.table.items())[:1000]
     per_subject = sum(len(s) + len(orjson.dumps(p)) for s, p in sample) / max(1, len(sample))
     return {"bytes": total, "keys": keys, "entities": len(entities), "binding_per_subject": round(per_subject)}

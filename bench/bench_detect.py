@@ -38,9 +38,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from udfs.detect.sigma_engine import SigmaEngine  # noqa: E402
-from udfs.detect.sigma_loader import RuleSet, load_rules  # noqa: E402
-from udfs.detect.sigma_routing import route_key  # noqa: E402
+from udfs.detect.sigma.engine import SigmaEngine  # noqa: E402
+from udfs.detect.sigma.loader import RuleSet, load_rules  # noqa: E402
+from udfs.detect.sigma.routing import route_key  # noqa: E402
 from udfs.normalize.files import iter_records  # noqa: E402
 from udfs.normalize.normalizer import Normalizer  # noqa: E402
 

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.local_kafka import LocalKafka, free_port  # noqa: E402
+from jobs.local.kafka import LocalKafka, free_port  # noqa: E402
 from tests.conftest import create_kafka_topic  # noqa: E402
 
 T0 = 1_714_557_600_000
@@ -140,8 +140,8 @@ def run_identity_job(bootstrap: str, raw: str, out: str, mode: str, parallelism:
     from pyflink.common.typeinfo import Types
     from pyflink.datastream.connectors.base import DeliveryGuarantee
 
-    from jobs.config import JobConfig, Topics
     from jobs.flink_job import environment, kafka_sink
+    from schemas.config import JobConfig, Topics
 
     config = JobConfig(
         bootstrap_servers=bootstrap,

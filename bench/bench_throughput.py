@@ -78,7 +78,7 @@ import bench_pipeline  # noqa: E402
 import mix  # noqa: E402
 from bench_pipeline import count_and_window, produce  # noqa: E402
 
-from jobs.local_kafka import LocalKafka, free_port  # noqa: E402
+from jobs.local.kafka import LocalKafka, free_port  # noqa: E402
 from tests.conftest import consume_from_kafka, create_kafka_topic  # noqa: E402
 
 CONNECTOR_DIR = ROOT / "flink-conf" / "lib" / "connectors"
@@ -162,8 +162,8 @@ def run_sql_job(spec: dict[str, Any]) -> None:
 
 def run_full_job(spec: dict[str, Any]) -> None:
     """(c) the real job, through its public entry point only."""
-    from jobs.config import JobConfig, Topics
     from jobs.flink_job import build_kafka_job
+    from schemas.config import JobConfig, Topics
 
     topics = spec["topics"]
     kwargs: dict[str, Any] = {

@@ -8,10 +8,10 @@ import pkgutil
 import sys
 
 from jobs import commands
-from jobs.errors import UserError
 from udfs import jsonlog
+from udfs.errors import TtpflowError
 
-__all__ = ["UserError", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args.passthrough = passthrough
     try:
         return int(args.func(args) or 0)
-    except UserError as err:
+    except TtpflowError as err:  # UserError and every other ttpflow error: a message, no traceback
         print(f"ttpflow {args.command}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

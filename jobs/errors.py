@@ -3,6 +3,8 @@ and ``jobs.cli`` (which also runs as ``python -m jobs.cli``, i.e. as ``__main__`
 
 from __future__ import annotations
 
+from udfs.errors import TtpflowError
 
-class UserError(Exception):
+
+class UserError(TtpflowError):
     """An error the user can act on; printed without a traceback."""

@@ -20,8 +20,8 @@ from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, 
 from pyflink.table import StreamTableEnvironment
 
 from jobs import pipeline
-from jobs.config import PROJECT_ROOT, JobConfig
 from jobs.options import add_kafka_job_args, config_from_args
+from schemas.config import PROJECT_ROOT, JobConfig
 
 OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late", "events"})
 CONNECTOR_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "connectors"

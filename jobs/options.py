@@ -9,7 +9,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from jobs.config import PYTHON_EXECUTION_MODE, PYTHON_EXECUTION_MODES, JobConfig, Topics
+from schemas.config import PYTHON_EXECUTION_MODE, PYTHON_EXECUTION_MODES, JobConfig, Topics
 from schemas.rules import duration_ms
 
 

@@ -22,10 +22,11 @@ from pyflink.common.typeinfo import Types
 from pyflink.datastream import DataStream
 from pyflink.table import ChangelogMode, DataTypes, Schema, StreamTableEnvironment, Table
 
-from jobs.config import JobConfig
 from jobs.uids import rule_prefix, to_stream_with_uids
+from schemas.config import JobConfig
 from udfs.analyze import COLUMN_NAMES, COLUMNS
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
+from udfs.correlate.rules import load_ruleset
 from udfs.correlate.sql import progression, sigma
 from udfs.correlate.sql.chains import CHAIN_COLUMNS
 from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
@@ -47,7 +48,6 @@ from udfs.flink_functions import (
 )
 from udfs.link.sql import KINDS as BINDING_KINDS
 from udfs.link.sql import linking_stages
-from udfs.rules import load_ruleset
 
 # Raw records from any source: ("kafka", topic, partition, offset, payload) or ("file", path, -1, line, payload)
 RAW_RECORD_TYPE = Types.ROW_NAMED(

@@ -1,1 +1,1 @@
-"""pydantic v2 models at ttpflow's edges: events, dead letters, hits, alerts, rule files."""
+"""ttpflow's edges: pydantic v2 models of events, dead letters, hits, alerts, rule files; the job's config."""

@@ -1,6 +1,6 @@
 """Shared test fixtures: a real Kafka broker for integration tests, and helpers to use it.
 
-The broker is the real Apache Kafka server (single KRaft node, see ``jobs/local_kafka.py``),
+The broker is the real Apache Kafka server (single KRaft node, see ``jobs/local/kafka.py``),
 started once per test session on a free loopback port with its data in pytest's temporary folder,
 so it never touches a developer's own broker (``ttpflow kafka start`` on 9092) or its data.
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from jobs.local_kafka import LocalKafka, free_port, port_in_use
+from jobs.local.kafka import LocalKafka, free_port, port_in_use
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 # A fixed, memorable port when it is free (easy to find in `ss -ltn` while debugging a test run);

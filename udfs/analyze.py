@@ -23,17 +23,17 @@ from typing import Any
 
 import orjson
 
-from jobs.config import JobConfig
+from schemas.config import JobConfig
 from schemas.event import Origin
 from udfs.correlate.drafts import evidence_of
 from udfs.correlate.fields import scalar
 from udfs.correlate.plan import CorrelationPlan
+from udfs.correlate.rules import load_ruleset
 from udfs.detect.detector import Detector, load_detector
 from udfs.link.canonical import bindable_ip, canonical_user, is_service_account
 from udfs.link.facts import binding_facts, own_host
 from udfs.link.inventory import InventoryIndex, load_inventory
 from udfs.normalize.normalizer import Normalizer
-from udfs.rules import load_ruleset
 
 # (name, SQL type) of the analyzed row, in order. jobs.pipeline derives the Flink types from this.
 COLUMNS: tuple[tuple[str, str], ...] = (

@@ -22,10 +22,8 @@ from pyflink.datastream import (
 )
 from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
-from jobs.config import JobConfig
-from udfs.correlate.operator import is_late, late_record
-from udfs.correlate.state import decode_hits, decode_part, encode_hits, encode_part
-from udfs.rules import load_ruleset
+from schemas.config import JobConfig
+from udfs.correlate.rules import load_ruleset
 from udfs.score import score_alert
 
 DEAD_LETTER_TAG = OutputTag("dead-letter", Types.STRING())
@@ -50,35 +48,46 @@ class AnalyzeFunction(ProcessFunction):
         from udfs.analyze import Analyzer
 
         self.analyzer = Analyzer(self.config)
-        self.group = runtime_context.get_metrics_group()
-        self.parsed = self.group.counter("events_parsed")
-        self.hits = self.group.counter("technique_hits")
-        self.facts = self.group.counter("binding_facts")
-        # Lazily created per format and per dead-letter reason: ttpflow.normalize.<format>.normalized,
-        # ttpflow.normalize.dead_letter.<reason>.records
-        self.counters: dict[tuple[str, str, str], Any] = {}
-
-    def _counter(self, scope: str, name: str, metric: str) -> Any:
-        counter = self.counters.get((scope, name, metric))
-        if counter is None:
-            counter = self.counters[(scope, name, metric)] = self.group.add_group(scope, name).counter(metric)
-        return counter
+        self.metrics = _ScopedCounters(runtime_context.get_metrics_group())
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
         out = self.analyzer.analyze(value[0], value[1], value[2], value[3], bytes(value[4]))
+        self.metrics.count_outcome(out)
         if out.dead_letter is not None:
-            self._counter("dead_letter", out.reason or "unknown", "records").inc()
-            if out.source_format:
-                self._counter("format", out.source_format, "dead_lettered").inc()
             yield DEAD_LETTER_TAG, out.dead_letter
             return
-        self.parsed.inc()
-        self._counter("format", out.source_format or "unknown", "normalized").inc()
         if out.event is not None:
             yield EVENTS_TAG, out.event
         for row in out.rows:
-            (self.hits if row[0] == "hit" else self.facts).inc()
             yield Row(*row)
+
+
+class _ScopedCounters:
+    """Flink counters of the analyze step: ``events_parsed``, ``technique_hits``, ``binding_facts``,
+    and per format / dead-letter reason, made on first use: ``ttpflow.normalize.format.<format>.
+    normalized|dead_lettered``, ``ttpflow.normalize.dead_letter.<reason>.records``."""
+
+    def __init__(self, group: Any) -> None:
+        self.group = group
+        self.flat = {name: group.counter(name) for name in ("events_parsed", "technique_hits", "binding_facts")}
+        self.scoped: dict[tuple[str, str, str], Any] = {}
+
+    def inc(self, scope: str, name: str, metric: str) -> None:
+        counter = self.scoped.get((scope, name, metric))
+        if counter is None:
+            counter = self.scoped[(scope, name, metric)] = self.group.add_group(scope, name).counter(metric)
+        counter.inc()
+
+    def count_outcome(self, out: Any) -> None:
+        if out.dead_letter is not None:
+            self.inc("dead_letter", out.reason or "unknown", "records")
+            if out.source_format:
+                self.inc("format", out.source_format, "dead_lettered")
+            return
+        self.flat["events_parsed"].inc()
+        self.inc("format", out.source_format or "unknown", "normalized")
+        for row in out.rows:
+            self.flat["technique_hits" if row[0] == "hit" else "binding_facts"].inc()
 
 
 def _match_drafts(config: JobConfig):  # -> (CorrelationPlan, MatchDrafts)
@@ -140,10 +149,16 @@ def record_key(record: dict[str, Any]) -> str:
     return record["key"]
 
 
+def _descriptor(name: str, key_type: Any, config: JobConfig) -> MapStateDescriptor:
+    """MapState[key -> versioned JSON text] with the state TTL: a safety net under the event-time
+    timers (which clear state themselves) for keys whose timers can no longer fire usefully (a rule
+    removed, a stream that stopped for good): dropped after this much processing time without a write."""
+    descriptor = MapStateDescriptor(name, key_type, Types.STRING())
+    descriptor.enable_time_to_live(_state_ttl(config))
+    return descriptor
+
+
 def _state_ttl(config: JobConfig) -> StateTtlConfig:
-    # A safety net under the event-time timers (which clear state themselves): keys whose timers can
-    # no longer fire usefully (a rule removed, a stream that stopped for good) are dropped after this
-    # much processing time without a write.
     return (
         StateTtlConfig.new_builder(Time.milliseconds(config.state_ttl_ms))
         .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
@@ -205,13 +220,8 @@ def python_ruleset(config: JobConfig):  # -> RuleSet
 
 
 class Correlator(KeyedProcessFunction):
-    """Per (rule, group) key: records buffered until the watermark passes them, then fed to the rule in
-    event-time order; event-time timers for windows, absences and expiry.
-
-    Keyed state (uid ``correlate``, and ``correlate-chained`` for stage 2):
-      ``buffer``:   MapState[event ms -> versioned JSON list of records] awaiting the watermark
-      ``partials``: MapState[partial id -> versioned JSON partial match] (``~group``: the group values)
-    """
+    """Per (rule, group) key: :class:`udfs.correlate.operator.CorrelateOperator` on Flink's MapState
+    (``buffer``, ``partials``) and timers (uid ``correlate``; ``correlate-chained`` for stage 2)."""
 
     def __init__(self, config: JobConfig, stage: int = 1) -> None:
         self.config = config
@@ -219,65 +229,24 @@ class Correlator(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from udfs.correlate.engine import Correlation
-        from udfs.correlate.operator import CorrelatorCore
+        from udfs.correlate.operator import CorrelateOperator
 
-        self.correlation = Correlation(python_ruleset(self.config))
-        self.core = CorrelatorCore(self.correlation)
-        ttl = _state_ttl(self.config)
-        buffer = MapStateDescriptor("buffer", Types.LONG(), Types.STRING())
-        buffer.enable_time_to_live(ttl)
-        partials = MapStateDescriptor("partials", Types.STRING(), Types.STRING())
-        partials.enable_time_to_live(ttl)
-        self.buffer = runtime_context.get_map_state(buffer)
-        self.partials = runtime_context.get_map_state(partials)
-        group = runtime_context.get_metrics_group()
-        self.late = group.counter("records_late")
-        self.alerts = group.counter("alerts")
-        self.deltas = _CounterDeltas(group, self.correlation.counters)
+        self.core = CorrelateOperator(Correlation(python_ruleset(self.config)), self.config.allowed_lateness_ms)
+        self.buffer = runtime_context.get_map_state(_descriptor("buffer", Types.LONG(), self.config))
+        self.partials = runtime_context.get_map_state(_descriptor("partials", Types.STRING(), self.config))
+        self.deltas = _CounterDeltas(runtime_context.get_metrics_group(), self.core.counters)
 
     def process_element(self, value: dict[str, Any], ctx: KeyedProcessFunction.Context):  # type: ignore[override]
-        ts = value["ts"]
-        watermark = ctx.timer_service().current_watermark()
-        inner = value["hit_id"].startswith("correlation:")  # made by the first correlator, never late
-        if not inner and is_late(ts, watermark, self.config.allowed_lateness_ms):
-            self.late.inc()
-            yield LATE_TAG, _json(late_record("record", value, watermark, self.config.allowed_lateness_ms))
-            return
-        pending = decode_hits(self.buffer.get(ts))
-        pending.append(value)
-        self.buffer.put(ts, encode_hits(pending))
-        ctx.timer_service().register_event_time_timer(ts)
+        late = self.core.on_record(value, ctx.timer_service(), self.buffer)
+        if late is not None:
+            yield LATE_TAG, _json(late)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # type: ignore[override]
-        key = ctx.get_current_key()
-        due = {t: decode_hits(self.buffer.get(t)) for t in self.buffer.keys() if t <= timestamp}
-        for t in due:
-            self.buffer.remove(t)
-        parts, texts = self._load()
-        out, deadline = self.core.fire(key, timestamp, due, parts)
-        self._store(parts, texts)
-        if deadline is not None:
-            ctx.timer_service().register_event_time_timer(deadline)
+        out = self.core.on_timer(ctx.get_current_key(), timestamp, ctx.timer_service(), self.buffer, self.partials)
         self.deltas.report()
-        for draft in out.alerts:
-            self.alerts.inc()
-            yield draft
+        yield from out.alerts
         for record in out.chained:
             yield CHAINED_TAG, record
-
-    def _load(self) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-        texts = dict(self.partials.items())
-        return {pid: decode_part(text) for pid, text in texts.items()}, texts
-
-    def _store(self, parts: dict[str, dict[str, Any]], texts: dict[str, str]) -> None:
-        """Write back only what changed: MapState entries are separate values in the state backend."""
-        for pid in texts:
-            if pid not in parts:
-                self.partials.remove(pid)
-        for pid, part in parts.items():
-            text = encode_part(part)
-            if texts.get(pid) != text:
-                self.partials.put(pid, text)
 
 
 class ScoreFunction(MapFunction):

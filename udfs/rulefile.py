@@ -8,11 +8,13 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from udfs.errors import Location, TtpflowError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class RuleFileError(ValueError):
-    """A rule file that cannot load: the message names the file, line and field."""
+class RuleFileError(TtpflowError, ValueError):
+    """A rule file that cannot load: its ``location`` names the file, line and field."""
 
 
 def line_of(text: str, path: tuple[Any, ...]) -> int | None:
@@ -41,13 +43,13 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else "?"
-        raise RuleFileError(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        line = mark.line + 1 if mark else None
+        raise RuleFileError(f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                            location=Location(str(path), line)) from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
-        line = line_of(text, loc) or "?"
         field = ".".join(str(p) for p in loc) or "(document)"
-        raise RuleFileError(f"{path}:{line}: field {field}: {err['msg']}") from None
+        raise RuleFileError(err["msg"], location=Location(str(path), line_of(text, loc), field)) from None

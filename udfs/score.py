@@ -38,7 +38,7 @@ def _progression_factor(tactics: list[str], catalog: Catalog) -> ScoreFactor | N
 
 
 def score_alert(draft: dict[str, Any], catalog: Catalog | None = None) -> dict[str, Any]:
-    """A correlation draft (see SequenceEngine) to a validated :class:`Alert` as a plain dict."""
+    """A correlation draft (:class:`udfs.correlate.records.Draft`) to a validated :class:`Alert` as a plain dict."""
     catalog = catalog or default_catalog()
     evidence = draft["evidence"]
     techniques: list[str] = []

@@ -11,13 +11,13 @@ LAST_JOB = "last-job-id"
 
 
 def _cluster(args: argparse.Namespace):
-    from jobs.cluster import FlinkCluster
+    from jobs.local.cluster import FlinkCluster
 
     return FlinkCluster(state_dir=args.cluster_dir, rest_port=args.rest_port, rpc_port=args.rpc_port)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    from jobs.cluster import DEFAULT_STATE_DIR
+    from jobs.local.cluster import DEFAULT_STATE_DIR
 
     parser.add_argument("--rest-port", type=int, default=8081, help="JobManager REST port (default 8081)")
     parser.add_argument("--rpc-port", type=int, default=6123, help="JobManager RPC port (default 6123)")
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cluster_cmd(args: argparse.Namespace) -> int:
-    from jobs.cluster import ClusterError
+    from jobs.local.cluster import ClusterError
 
     cluster = _cluster(args)
     try:
@@ -85,7 +85,7 @@ def cluster_cmd(args: argparse.Namespace) -> int:
 
 
 def submit_cmd(args: argparse.Namespace) -> int:
-    from jobs.cluster import ClusterError
+    from jobs.local.cluster import ClusterError
 
     cluster = _cluster(args)
     if not cluster.running():
@@ -100,10 +100,10 @@ def submit_cmd(args: argparse.Namespace) -> int:
 
 
 def upgrade_cmd(args: argparse.Namespace) -> int:
-    from jobs.cluster import ClusterError, upgrade_start_ms
+    from jobs.local.cluster import ClusterError, upgrade_start_ms
     from jobs.options import add_kafka_job_args, config_from_args
     from udfs.correlate.plan import CorrelationPlan
-    from udfs.rules import load_ruleset
+    from udfs.correlate.rules import load_ruleset
 
     cluster = _cluster(args)
     if not cluster.running():
@@ -125,7 +125,7 @@ def upgrade_cmd(args: argparse.Namespace) -> int:
 
 
 def stop_cmd(args: argparse.Namespace) -> int:
-    from jobs.cluster import ClusterError
+    from jobs.local.cluster import ClusterError
 
     cluster = _cluster(args)
     job_id = args.job_id

@@ -21,8 +21,8 @@ from jobs.commands.detect import add_rule_options, load_placeholders
 from jobs.errors import UserError
 from udfs.detect.catalog import Catalog, default_catalog
 from udfs.detect.detector import DEFAULT_RULES_DIR
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_loader import RulePathError, load_rules
+from udfs.detect.sigma.engine import SigmaEngine
+from udfs.detect.sigma.loader import RulePathError, load_rules
 
 LAYER_VERSION = "4.5"
 NAVIGATOR_VERSION = "5.1.0"

@@ -20,8 +20,8 @@ import yaml
 
 from jobs.errors import UserError
 from udfs.detect.detector import DEFAULT_RULES_DIR, Detector, load_detector
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_loader import RULE_SUFFIXES, RulePathError
+from udfs.detect.sigma.engine import SigmaEngine
+from udfs.detect.sigma.loader import RULE_SUFFIXES, RulePathError
 from udfs.normalize import registry
 from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.normalizer import Normalizer

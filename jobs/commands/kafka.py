@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobs.local_kafka import (
+from jobs.errors import UserError
+from jobs.local.kafka import (
     DEFAULT_DATA_DIR,
     DEFAULT_PORT,
     DEFAULT_START_TIMEOUT_S,
@@ -82,8 +83,6 @@ def _display(path: Path) -> str:
 
 
 def _broker(args: argparse.Namespace) -> LocalKafka:
-    from jobs.errors import UserError  # late: jobs.cli imports this module while building its parser
-
     try:
         return LocalKafka(
             port=args.port,
@@ -96,8 +95,6 @@ def _broker(args: argparse.Namespace) -> LocalKafka:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from jobs.errors import UserError
-
     broker = _broker(args)
     try:
         status = broker.start(timeout_s=args.timeout)
@@ -110,8 +107,6 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from jobs.errors import UserError
-
     broker = _broker(args)
     try:
         pid = broker.stop(timeout_s=args.timeout)

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from jobs.errors import UserError
 from schemas.dead_letter import DeadLetter
+from udfs.errors import TtpflowError
 from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.rawjson import raw_sha256
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
 
 
-class ReplayInputError(ValueError):
+class ReplayInputError(TtpflowError, ValueError):
     """A dead-letter line that cannot give back its payload; names file and line."""
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from jobs.commands.detect import load_placeholders
 from jobs.errors import UserError
-from udfs.detect.sigma_engine import EngineReport, SigmaEngine
-from udfs.detect.sigma_loader import RulePathError, load_rules
-from udfs.detect.sigma_parse import RuleProblem
+from udfs.detect.sigma.engine import EngineReport, SigmaEngine
+from udfs.detect.sigma.loader import RulePathError, load_rules
+from udfs.detect.sigma.parse import RuleProblem
 
 
 def register(subparsers: Any) -> None:
@@ -138,11 +138,11 @@ def report_text(report: EngineReport, verbose: bool = False) -> str:
 
 def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
     """Each correlation rule: its kind, the path it takes and why; the SQL of the JVM-path ones."""
-    from jobs.config import DEFAULT_RULES_DIR
+    from schemas.config import DEFAULT_RULES_DIR
     from udfs.correlate.plan import CorrelationPlan
+    from udfs.correlate.rules import load_ruleset
     from udfs.correlate.sql import progression, sigma
     from udfs.correlate.sql.sequence import sequence_sql
-    from udfs.rules import load_ruleset
 
     plan = CorrelationPlan(load_ruleset(rules_dir or DEFAULT_RULES_DIR, sigma_paths))
     sql = {r.id: sequence_sql(r) for r in plan.jvm_sequences}

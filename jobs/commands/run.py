@@ -15,7 +15,7 @@ from jobs.errors import UserError
 from udfs.jsonlog import log
 
 if TYPE_CHECKING:
-    from jobs.config import JobConfig
+    from schemas.config import JobConfig
 
 DEFAULT_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "seed.jsonl"
 # A file run's staged input and its outputs' part files, removed when it ends (--work-dir).
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("give either --input files or --bootstrap-servers, not both")
         from dataclasses import replace
 
-        from jobs.config import PROJECT_ROOT
+        from schemas.config import PROJECT_ROOT
 
         # The embedded cluster checkpoints to disk: JobManager memory would cap state at 5 MB.
         config = replace(config, checkpoint_dir=config.checkpoint_dir or str(PROJECT_ROOT / ".ttpflow" / "checkpoints"))

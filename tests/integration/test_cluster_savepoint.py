@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cluster import SAVEPOINT_META, FlinkCluster
-from jobs.local_kafka import free_port
+from jobs.local.cluster import SAVEPOINT_META, FlinkCluster
+from jobs.local.kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
 from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from jobs.config import JobConfig
+from schemas.config import JobConfig
 from tests.integration.jobrun import PROJECT_ROOT, ZEEK_MAP, plain_event, run_files, write_jsonl, zeek_conn
 from udfs.correlate.plan import CorrelationPlan
-from udfs.correlate.reference import reference_alerts
-from udfs.rules import load_ruleset
+from udfs.correlate.rules import load_ruleset
+from udfs.testing.reference import reference_alerts
 
 T0 = 1_714_557_600_000
 BOUND_MS = 60_000

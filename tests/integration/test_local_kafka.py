@@ -1,4 +1,4 @@
-"""The local Kafka broker (jobs/local_kafka.py) and the test fixtures built on it, on the real broker."""
+"""The local Kafka broker (jobs/local/kafka.py) and the test fixtures built on it, on the real broker."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from jobs.cli import UserError
 from jobs.commands import kafka as kafka_command
-from jobs.local_kafka import MVN_BROKER_COMMAND, KafkaBrokerError, LocalKafka, free_port, port_in_use
+from jobs.local.kafka import MVN_BROKER_COMMAND, KafkaBrokerError, LocalKafka, free_port, port_in_use
+from udfs.errors import TtpflowError
 
 pytestmark = pytest.mark.integration
 
@@ -169,7 +169,7 @@ def run_kafka_cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except UserError as err:
+    except TtpflowError as err:
         print(f"ttpflow {args.command}: {err}", file=sys.stderr)
         return 2
 

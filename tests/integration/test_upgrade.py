@@ -1,10 +1,15 @@
-"""The upgrade from the last release of the Python keyed operators (state format 1) to the SQL job
-(state format 2): ``ttpflow resume`` refuses the old savepoint and says what to do; ``ttpflow
-upgrade`` starts the new job reading Kafka again from the longest rule window before the savepoint,
-so half-matched sequences complete: one alert each, with the id the old job would have given it.
+"""Savepoints of earlier releases, taken by those releases' own jobs, into this build.
 
-The old job is that release's own code, taken from git at its commit and shipped to the workers with
-``-pyfs`` (so they import it, not this checkout).
+- The previous main (state format 2, the SQL job): its savepoint restores with ``ttpflow resume``,
+  and half-matched sequences on both correlation paths (JVM and Python) complete.
+- The last release of the Python keyed operators (state format 1): ``ttpflow resume`` refuses its
+  savepoint and says what to do; ``ttpflow upgrade`` starts the new job reading Kafka again from the
+  longest rule window before the savepoint, so half-matched sequences complete: one alert each, with
+  the id the old job would have given it.
+
+An old job is that release's own code, taken from git at its commit and shipped to the workers with
+``-pyfs`` (so they import it, not this checkout). In a shallow clone the commits are fetched; when
+they cannot be, the tests fail and say so (they never skip).
 """
 
 from __future__ import annotations
@@ -20,35 +25,59 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cluster import FLINK_BIN, SAVEPOINT_META, FlinkCluster
-from jobs.local_kafka import free_port
+from jobs.local.cluster import FLINK_BIN, SAVEPOINT_META, FlinkCluster
+from jobs.local.kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
 from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
 from tests.integration.test_cluster_savepoint import _wait_for_signal
 
 V1_COMMIT = "e755f9b31d21027ed61e4387e9d8bc3485faff63"  # the last main with Python keyed state (format 1)
+PREVIOUS_MAIN = "2a55c854f39d0e82791c469bf69e94774c1df8d7"  # the SQL job before the renovation (format 2)
+THREE_STEPS = """kind: sequence
+id: test-seq-three
+title: Injection, discovery, C2 (three steps, so the Python path)
+group_by: host
+within: 30m
+level: high
+steps:
+  - techniques: [T1055]
+  - techniques: [T1082]
+  - techniques: [T1071]
+"""
 RULE = "ttpflow-seq-injection-then-c2"
 MIN = 60_000
 T0 = 1_714_557_600_000
 
 
-def _shallow() -> bool:
-    out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--is-shallow-repository"],
-                         capture_output=True, text=True)
-    return out.stdout.strip() == "true"
+def _archive(commit: str) -> bytes:
+    def attempt() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", commit], capture_output=True)
+
+    archive = attempt()
+    if archive.returncode != 0:  # a shallow clone: fetch the release's commit, then try once more
+        subprocess.run(["git", "-C", str(PROJECT_ROOT), "fetch", "--quiet", "origin", commit], capture_output=True)
+        archive = attempt()
+    if archive.returncode != 0:
+        pytest.fail(f"commit {commit[:12]} is not in this checkout and could not be fetched "
+                    f"({archive.stderr.decode().strip()[:200]}): run `git fetch --unshallow` and try again")
+    return archive.stdout
+
+
+def _release_tree(target: Path, commit: str) -> Path:
+    subprocess.run(["tar", "-x", "-C", str(target)], input=_archive(commit), check=True)
+    (target / "flink-conf" / "lib").symlink_to(PROJECT_ROOT / "flink-conf" / "lib")  # connector jars
+    (target / "udfs" / "jvm" / "target").symlink_to(PROJECT_ROOT / "udfs" / "jvm" / "target")  # JVM functions
+    return target
 
 
 @pytest.fixture(scope="module")
 def v1_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("v1")
-    archive = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", V1_COMMIT], capture_output=True)
-    if archive.returncode != 0:
-        if os.environ.get("CI") or ((PROJECT_ROOT / ".ci").is_dir() and not _shallow()):
-            raise AssertionError(f"the v1 commit is missing from this checkout: {archive.stderr.decode()[:200]}")
-        pytest.skip(f"shallow clone: the v1 commit is not in its history ({archive.stderr.decode()[:200]})")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    (target / "flink-conf" / "lib").symlink_to(PROJECT_ROOT / "flink-conf" / "lib")  # connector jars
-    return target
+    return _release_tree(tmp_path_factory.mktemp("v1"), V1_COMMIT)
+
+
+@pytest.fixture(scope="module")
+def previous_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _release_tree(tmp_path_factory.mktemp("previous"), PREVIOUS_MAIN)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +99,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FlinkClu
         flink.stop()
 
 
-def _submit_v1(cluster: FlinkCluster, v1: Path, job_args: list[str]) -> str:
+def _submit_release(cluster: FlinkCluster, v1: Path, job_args: list[str]) -> str:
     env = {**cluster._env(), "PYTHONPATH": str(v1)}  # the client builds the v1 graph from v1 code
     cmd = ["bash", str(FLINK_BIN / "flink"), "run", "-m", f"127.0.0.1:{cluster.rest_port}", "-d",
            "-py", str(v1 / "jobs" / "flink_job.py"), "-pyfs", str(v1),  # workers: v1 packages first on the path
@@ -98,7 +127,7 @@ def test_upgrade_replays_the_longest_window_and_completes_half_matched_sequences
         "--transactional-id-prefix", f"up-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
         "--idleness", "5s",
     ]
-    v1_job = _submit_v1(flink, v1_tree, ["--bootstrap-servers", kafka_broker, *job_args])
+    v1_job = _submit_release(flink, v1_tree, ["--bootstrap-servers", kafka_broker, *job_args])
     flink.wait_running(v1_job)
     # up-1 completes a sequence in the old job (its alert must not come twice downstream: same id);
     # up-2 is half matched when the old job stops.
@@ -136,5 +165,59 @@ def test_upgrade_replays_the_longest_window_and_completes_half_matched_sequences
         assert by_entity["up-1"] == {old_alerts[0]["id"]}, "replayed: raised again under the same id"
         up2 = next(a for a in alerts if a["entity"] == "up-2")
         assert [e["event_id"] for e in up2["evidence"]] == ["up-2a", "up-2b"]
+    finally:
+        ttpflow("stop", *opts, "--savepoint", str(tmp_path / "sp-final"), "--job-id", job2, check=False)
+
+
+def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_paths(
+    cluster: tuple[FlinkCluster, list[str]], previous_tree: Path, kafka_broker: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    flink, opts = cluster
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    (rules / "sequences" / "three_steps.yaml").write_text(THREE_STEPS)
+    plan = ttpflow("rules", "check", "--rules-dir", str(rules), "--explain").stdout
+    assert any("test-seq-three" in line and "python" in line for line in plan.splitlines()), plan
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"ttpflow-pm-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
+    for name in topics.values():
+        create_kafka_topic(kafka_broker, name)
+    job_args = [
+        "--rules-dir", str(rules),
+        "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
+        "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"pm-{suffix}",
+        "--transactional-id-prefix", f"pm-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
+        "--idleness", "5s",
+    ]
+    old_job = _submit_release(flink, previous_tree, ["--bootstrap-servers", kafka_broker, *job_args])
+    flink.wait_running(old_job)
+    # pm-1: injection, waiting for C2 (the JVM sequence); pm-3: injection and discovery, waiting for
+    # C2 (the Python-path three-step sequence, and the JVM one too).
+    _produce(kafka_broker, topics["raw"], plain_event("pm-1a", T0, "pm-1", "T1055"),
+             plain_event("pm-3a", T0 + MIN, "pm-3", "T1055"), plain_event("pm-3b", T0 + 2 * MIN, "pm-3", "T1082"),
+             plain_event("pm-tick1", T0 + 3 * MIN, "pm-tick", "T1082"))
+    _wait_for_signal(kafka_broker, topics["signals"], "pm-tick1")
+    savepoint = ttpflow("stop", *opts, "--savepoint", str(tmp_path / "sp"), "--job-id", old_job).stdout.strip()
+    assert json.loads((Path(savepoint) / SAVEPOINT_META).read_text())["state_format"] == 2
+    assert consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=3) == []
+
+    job2 = ttpflow("resume", *opts, savepoint, "--bootstrap-servers", kafka_broker, "--", *job_args).stdout.strip()
+    try:
+        flink.wait_running(job2)
+        _produce(kafka_broker, topics["raw"], plain_event("pm-1b", T0 + 5 * MIN, "pm-1", "T1071"),
+                 plain_event("pm-3c", T0 + 6 * MIN, "pm-3", "T1071"),
+                 plain_event("pm-tick2", T0 + 60 * MIN, "pm-tick", "T1082"))
+        want = {("ttpflow-seq-injection-then-c2", "pm-1"), ("ttpflow-seq-injection-then-c2", "pm-3"),
+                ("test-seq-three", "pm-3")}
+        deadline = time.monotonic() + 120
+        alerts: list[dict] = []
+        while time.monotonic() < deadline and {(a["rule_id"], a["entity"]) for a in alerts} != want:
+            alerts = [json.loads(r.value) for r in consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=5)]
+        got = {(a["rule_id"], a["entity"]): [e["event_id"] for e in a["evidence"]] for a in alerts}
+        assert len(alerts) == len(want) and set(got) == want, got
+        assert got[("test-seq-three", "pm-3")] == ["pm-3a", "pm-3b", "pm-3c"], "restored from the Python path's state"
+        assert got[("ttpflow-seq-injection-then-c2", "pm-1")] == ["pm-1a", "pm-1b"], "restored from the JVM's state"
     finally:
         ttpflow("stop", *opts, "--savepoint", str(tmp_path / "sp-final"), "--job-id", job2, check=False)

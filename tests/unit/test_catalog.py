@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from udfs.detect.catalog import DEFAULT_CATALOG, DEFAULT_V19_TABLE, default_catalog
-from udfs.detect.sigma_tags import resolve_tags
+from udfs.detect.sigma.tags import resolve_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT.parent / "shared" / "attack" / "enterprise-attack.json"

@@ -11,10 +11,10 @@ from typing import Any
 from schemas.correlation import SigmaCorrelation
 from schemas.rules import SequenceRule, TacticProgressionRule
 from udfs.correlate.engine import Correlation, RuleSet
-from udfs.correlate.harness import EventTimeHarness, Result
 from udfs.detect.catalog import default_catalog
 from udfs.link.inventory import InventoryIndex
 from udfs.link.resolve import Linker
+from udfs.testing.harness import EventTimeHarness, Result
 
 MIN = 60_000
 T0 = 1_714_557_600_000  # 2024-05-01T10:00:00Z

@@ -9,9 +9,9 @@ import pytest
 from tests.unit.test_correlate_fixtures import MIN, T0, event, hit, ruleset, run, sequence, with_hits
 from udfs.correlate.drafts import MAX_EVIDENCE
 from udfs.correlate.engine import Correlation
-from udfs.correlate.harness import EventTimeHarness
+from udfs.correlate.rules import load_ruleset, load_sequence_rules
 from udfs.rulefile import RuleFileError
-from udfs.rules import load_ruleset, load_sequence_rules
+from udfs.testing.harness import EventTimeHarness
 
 BUNDLED = Path(__file__).resolve().parents[2] / "rules"
 SEED_RULE = "ttpflow-seq-injection-then-c2"

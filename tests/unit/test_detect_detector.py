@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from schemas.hit import TechniqueHit
+from tests.sigma_helpers import engine_from_yaml, record, windows_event
 from udfs.detect.detector import Detector, default_detector, load_detector
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_testing import engine_from_yaml, record, windows_event
+from udfs.detect.sigma.engine import SigmaEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 

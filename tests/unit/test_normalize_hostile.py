@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.config import Limits
 from schemas.dead_letter import DeadLetter
 from schemas.event import Origin
 from udfs.normalize.files import iter_records
 from udfs.normalize.normalizer import NORMALIZER_VERSION, Normalizer
-from udfs.normalize.rawjson import Limits, raw_sha256
+from udfs.normalize.rawjson import raw_sha256
 from udfs.normalize.stats import NormalizeStats
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "normalize"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_loader import load_rules
-from udfs.detect.sigma_testing import engine_from_yaml, rule_ids, windows_event
+from tests.sigma_helpers import engine_from_yaml, rule_ids, windows_event
+from udfs.detect.sigma.engine import SigmaEngine
+from udfs.detect.sigma.loader import load_rules
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "detect"
 ROOT = Path(__file__).resolve().parents[2]

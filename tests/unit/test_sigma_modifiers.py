@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from udfs.detect.sigma_testing import engine_from_yaml, naive_rule_ids, rule_ids, windows_event
+from tests.sigma_helpers import engine_from_yaml, naive_rule_ids, rule_ids, windows_event
 
 RULE = """
 title: case {name}

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from udfs.detect.sigma_compile import AllOf, Lits, OneOf
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_ir import fields_of
-from udfs.detect.sigma_loader import load_rules
-from udfs.detect.sigma_routing import SYSMON_CHANNEL
-from udfs.detect.sigma_testing import naive_rule_ids, rule_ids, sigmahq_engine, sigmahq_rule_dirs, windows_event
-from udfs.detect.sigma_values import END, START
+from tests.sigma_helpers import naive_rule_ids, rule_ids, sigmahq_engine, sigmahq_rule_dirs, windows_event
+from udfs.detect.sigma.compile import AllOf, Lits, OneOf
+from udfs.detect.sigma.engine import SigmaEngine
+from udfs.detect.sigma.ir import fields_of
+from udfs.detect.sigma.loader import load_rules
+from udfs.detect.sigma.routing import SYSMON_CHANNEL
+from udfs.detect.sigma.values import END, START
 
 ROOT = Path(__file__).resolve().parents[2]
 

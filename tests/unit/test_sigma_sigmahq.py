@@ -1,7 +1,7 @@
 """The whole SigmaHQ tree loads, and real SigmaHQ rules fire on events shaped like our normalizers' output.
 
 Reads ../shared/sigma (skipped when absent); the tree is parsed once per test session (and cached
-on disk by content hash, see ``sigma_loader``). Events are built by hand from the rule's text, one
+on disk by content hash, see ``udfs.detect.sigma.loader``). Events are built by hand from the rule's text, one
 positive and one negative per rule, for each Windows category and for Zeek, CloudTrail, Okta,
 Azure and Linux.
 """
@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from udfs.detect.sigma_routing import SYSMON_CHANNEL
-from udfs.detect.sigma_testing import (
+from tests.sigma_helpers import (
     naive_rule_ids,
     record,
     rule_ids,
@@ -22,6 +21,7 @@ from udfs.detect.sigma_testing import (
     sigmahq_rule_dirs,
     windows_event,
 )
+from udfs.detect.sigma.routing import SYSMON_CHANNEL
 
 pytestmark = [pytest.mark.shared, pytest.mark.skipif(not sigmahq_rule_dirs(), reason="../shared/sigma absent")]
 

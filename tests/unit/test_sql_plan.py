@@ -7,9 +7,9 @@ from pathlib import Path
 from schemas.rules import SequenceRule
 from udfs.analyze import COLUMN_NAMES, fact_row
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan, sequence_path
+from udfs.correlate.rules import load_ruleset
 from udfs.correlate.sql.common import interval_sql, millis_sql
 from udfs.link.sql import linking_stages
-from udfs.rules import load_ruleset
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 

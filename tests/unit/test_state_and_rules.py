@@ -1,4 +1,4 @@
-"""Versioned state records, rule-file errors with file and line, and savepoint mode checks."""
+"""Rule-file errors with file and line, and savepoint mode checks."""
 
 from __future__ import annotations
 
@@ -7,41 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs import cluster
-from udfs.correlate import state
+from jobs.local import cluster
+from udfs.correlate.rules import load_sequence_rules
 from udfs.rulefile import RuleFileError
-from udfs.rules import load_sequence_rules
 
 BUNDLED_RULES = Path(__file__).resolve().parents[2] / "rules"
-
-
-def test_partials_round_trip_with_version() -> None:
-    partials = {"r": [{"next_step": 1, "first_ms": 1, "last_ms": 1, "evidence": []}]}
-    text = state.encode_partials(partials)
-    assert json.loads(text)["v"] == state.PARTIALS_VERSION
-    assert state.decode_partials(text) == partials
-    assert state.decode_partials(None) == {}
-
-
-def test_state_from_a_newer_build_is_refused() -> None:
-    text = json.dumps({"v": state.PARTIALS_VERSION + 1, "partials": {}})
-    with pytest.raises(state.StateVersionError, match="newer"):
-        state.decode_partials(text)
-
-
-def test_unversioned_state_is_refused() -> None:
-    with pytest.raises(state.StateVersionError, match="version"):
-        state.decode_partials(json.dumps({"partials": {}}))
-
-
-def test_migrations_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state, "PARTIALS_VERSION", 2)
-    monkeypatch.setitem(
-        state._PARTIAL_MIGRATIONS,
-        1,
-        lambda rec: {"v": 2, "partials": {k.upper(): v for k, v in rec["partials"].items()}},
-    )
-    assert state.decode_partials(json.dumps({"v": 1, "partials": {"r": []}})) == {"R": []}
 
 
 def test_bundled_sequence_rules_load() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from udfs.correlate.records import Draft
+
 MAX_EVIDENCE = 32
 
 
@@ -32,15 +34,6 @@ def evidence_of(hit: dict[str, Any]) -> dict[str, Any]:
         "user": link.get("user") or hit.get("user"),
         "asset_criticality": criticality,
     }
-
-
-def link_note(hit: dict[str, Any]) -> dict[str, Any] | None:
-    """How the hit was tied to its entity, when linking did more than read the event's own host."""
-    link = hit.get("link") or {}
-    via = link.get("via")
-    if not via:
-        return None
-    return {"event_id": (hit.get("event") or {}).get("id"), "timestamp_ms": hit["timestamp_ms"], "via": via}
 
 
 def with_step(evidence: dict[str, Any], step: str) -> dict[str, Any]:
@@ -66,6 +59,14 @@ def entity_text(group: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in shown.items())
 
 
+def rule_draft(rule: Any, kind: str, group: dict[str, str], evidence: list[dict[str, Any]], first_ms: int,
+               last_ms: int, details: dict[str, Any], group_by: str | list[str] | None = None) -> Draft:
+    """The draft of a match of ``rule`` (a rule model: its id, title, level and group_by)."""
+    return make_draft(rule_id=rule.id, rule_title=rule.title, level=rule.level, kind=kind,
+                      group_by=rule.group_by if group_by is None else group_by, group=group, evidence=evidence,
+                      first_ms=first_ms, last_ms=last_ms, details=details)
+
+
 def make_draft(
     *,
     rule_id: str,
@@ -79,7 +80,7 @@ def make_draft(
     last_ms: int,
     details: dict[str, Any] | None = None,
     links: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Draft:
     evidence = sorted(evidence, key=lambda e: (e["timestamp_ms"], e["raw_sha256"], e["rule_id"]))
     if evidence:  # an inner correlation's evidence can predate the outer match's own first record
         first_ms = min(first_ms, evidence[0]["timestamp_ms"])

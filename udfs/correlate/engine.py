@@ -20,7 +20,8 @@ from schemas.correlation import SigmaCorrelation
 from schemas.rules import SequenceRule, TacticProgressionRule
 from udfs.correlate.drafts import evidence_of
 from udfs.correlate.progression import ProgressionRuntime
-from udfs.correlate.runtime import GROUP_CACHE, GROUP_ENTRY, Counters, Parts, Runtime, make_key, rule_of_key
+from udfs.correlate.records import Draft, Group, Hit, RoutedRecord
+from udfs.correlate.runtime import Counters, Groups, Parts, Runtime, make_key, rule_of_key
 from udfs.correlate.sequence import SequenceRuntime
 from udfs.correlate.sigma_runtime import SigmaRuntime
 from udfs.detect.catalog import Catalog, default_catalog
@@ -40,8 +41,8 @@ class RuleSet:
 class Output:
     """What the keyed operator emits: an alert draft, or a record for the stage-2 operator."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    chained: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[Draft] = field(default_factory=list)
+    chained: list[RoutedRecord] = field(default_factory=list)
 
 
 class Correlation:
@@ -71,88 +72,45 @@ class Correlation:
 
     # -- fan-out ----------------------------------------------------------------------------------
 
-    def route(self, hit: dict[str, Any], stage: int = 1) -> list[dict[str, Any]]:
+    def route(self, hit: dict[str, Any], stage: int = 1) -> list[RoutedRecord]:
         """The records one (linked) hit feeds: one per (rule, group) key of ``stage``."""
         candidates = self._index[stage].candidates(hit)
         if not candidates:
             return []
-        evs = hit.get("evidence_list") or [evidence_of(hit)]
-        out: list[dict[str, Any]] = []
-        hit[GROUP_CACHE] = {}
-        try:
-            for runtime in candidates:
-                for group, payload in runtime.route(hit):
-                    out.append({
-                        "key": make_key(runtime.rule_id, group),
-                        "ts": hit["timestamp_ms"],
-                        "hit_id": hit["hit_id"],
-                        "group": group,
-                        "evs": evs,
-                        "p": payload,
-                    })
-        finally:
-            del hit[GROUP_CACHE]
-        return out
+        evidence = hit.get("evidence_list") or [evidence_of(hit)]
+        groups = Groups(hit)
+        return [
+            {"key": make_key(runtime.rule_id, group), "ts": hit["timestamp_ms"], "hit_id": hit["hit_id"],
+             "group": group, "evidence": evidence, "facts": facts}
+            for runtime in candidates
+            for group, facts in runtime.route(hit, groups)
+        ]
 
     # -- keyed ------------------------------------------------------------------------------------
 
     def runtime_of(self, key: str) -> Runtime | None:
         return self.runtimes.get(rule_of_key(key))
 
-    def on_records(self, key: str, parts: Parts, records: list[dict[str, Any]]) -> Output:
-        """Records of one key, already in (event time, hit id) order."""
+    def fire(self, key: str, group: Group | None, parts: Parts, records: list[RoutedRecord],
+             now_ms: int) -> tuple[Output, Group | None, int | None]:
+        """Event time reached ``now_ms`` for ``key``: apply the records due (in event-time order), then
+        let time pass. ``group`` is the key's group values (None before its first record). Returns the
+        outputs, the group to keep (None: the key is done, clear it) and the next deadline."""
         out = Output()
         runtime = self.runtime_of(key)
         if runtime is None:  # rule removed since the savepoint: nothing can complete
+            self.counters.expired += len(parts)
             parts.clear()
-            return out
+            return out, None, None
         for rec in records:
-            group = parts.setdefault(GROUP_ENTRY, rec["group"])
+            group = group if group is not None else rec["group"]
             self._emit(runtime, runtime.on_record(parts, rec, group), out)
-        return out
+        self._emit(runtime, runtime.on_time(parts, now_ms, group or {}), out)
+        if not parts:
+            return out, None, None
+        return out, group, runtime.deadline(parts)
 
-    def on_time(self, key: str, parts: Parts, now_ms: int) -> Output:
-        out = Output()
-        runtime = self.runtime_of(key)
-        if runtime is None:
-            self.counters.expired += sum(1 for k in parts if not k.startswith("~"))
-            parts.clear()
-            return out
-        group = parts.get(GROUP_ENTRY) or {}
-        self._emit(runtime, runtime.on_time(parts, now_ms, group), out)
-        if all(k.startswith("~") for k in parts):
-            parts.clear()
-        return out
-
-    def fire(self, key: str, parts: Parts, records: list[dict[str, Any]], now_ms: int) -> tuple[Output, int | None]:
-        """A timer at ``now_ms``: the records due (in order), then time passes; and the next deadline."""
-        out = Output()
-        runtime = self.runtime_of(key)
-        if runtime is None:  # rule removed since the savepoint: nothing can complete
-            self.counters.expired += sum(1 for k in parts if not k.startswith("~"))
-            parts.clear()
-            return out, None
-        for rec in records:
-            group = parts.setdefault(GROUP_ENTRY, rec["group"])
-            self._emit(runtime, runtime.on_record(parts, rec, group), out)
-        self._emit(runtime, runtime.on_time(parts, now_ms, parts.get(GROUP_ENTRY) or {}), out)
-        if all(k.startswith("~") for k in parts):
-            parts.clear()
-            return out, None
-        return out, runtime.deadline(parts)
-
-    def deadline(self, key: str, parts: Parts) -> int | None:
-        runtime = self.runtime_of(key)
-        return runtime.deadline(parts) if runtime is not None else None
-
-    def seed(self, key: str, parts: Parts, partial: dict[str, Any], group: dict[str, str]) -> None:
-        """A partial match handed over from the v1 per-host state (see udfs.correlate.state)."""
-        if self.runtime_of(key) is None:
-            return
-        parts.setdefault(GROUP_ENTRY, group)
-        parts.setdefault(partial["pid"], partial)
-
-    def _emit(self, runtime: Runtime, drafts: list[dict[str, Any]], out: Output) -> None:
+    def _emit(self, runtime: Runtime, drafts: list[Draft], out: Output) -> None:
         for draft in drafts:
             if runtime.rule_id not in self.silent:
                 out.alerts.append(draft)
@@ -160,7 +118,7 @@ class Correlation:
                 out.chained += self.route(_as_hit(draft), stage=2)
 
 
-def _as_hit(draft: dict[str, Any]) -> dict[str, Any]:
+def _as_hit(draft: Draft) -> Hit:
     """An inner correlation's match as a hit of rule ``draft.rule_id`` for the outer rules: its group
     values are its fields, its evidence travels along so the outer alert shows one timeline."""
     evidence = draft["evidence"]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from udfs.correlate.fields import resolve
+from udfs.errors import TtpflowError
 
 Test = Callable[[Any], bool]
 HitPredicate = Callable[[dict[str, Any]], bool]
@@ -26,7 +27,7 @@ OPERATORS = ("eq", "in", "contains", "startswith", "endswith", "regex", "gt", "g
              "cidr", "not")
 
 
-class PredicateError(ValueError):
+class PredicateError(TtpflowError, ValueError):
     """A ``where`` entry that cannot compile; ``path`` locates it inside ``where``."""
 
     def __init__(self, path: tuple[str, ...], message: str) -> None:

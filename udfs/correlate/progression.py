@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.rules import TacticProgressionRule
-from udfs.correlate.drafts import make_draft, with_step
-from udfs.correlate.runtime import Counters, Parts, group_values
+from udfs.correlate.drafts import rule_draft, with_step
+from udfs.correlate.runtime import Counters, Groups, Parts
 from udfs.detect.catalog import Catalog, default_catalog
 
 ENTRY = "chains"
@@ -36,26 +36,26 @@ class ProgressionRuntime:
         self.within = rule.within_ms
         self.need = rule.min_tactics
 
-    def route(self, hit: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    def route(self, hit: dict[str, Any], groups: Groups) -> list[tuple[dict[str, str], dict[str, Any]]]:
         tactics = sorted({t for t in hit.get("tactics", ()) if t in self.rank}, key=self.rank.__getitem__)
         if not tactics:
             return []
-        group = group_values(hit, self.rule.group_by)
+        group = groups.of(self.rule.group_by)
         if group is None:
             self.counters.ungrouped += 1
             return []
-        return [(group, {"t": tactics})]
+        return [(group, {"tactics": tactics})]
 
     def on_record(self, parts: Parts, rec: dict[str, Any], group: dict[str, str]) -> list[dict[str, Any]]:
         ts = rec["ts"]
         state = parts.get(ENTRY) or {"ends": {}, "ev": {}}
         self._prune(state, ts)
         ref = rec["hit_id"]
-        state["ev"][ref] = rec["evs"][0]
+        state["ev"][ref] = rec["evidence"][0]
         if self.rule.ordered:
-            best = self._extend_ordered(state["ends"], rec["p"]["t"], ts, ref)
+            best = self._extend_ordered(state["ends"], rec["facts"]["tactics"], ts, ref)
         else:
-            best = self._extend_unordered(state["ends"], rec["p"]["t"], ts, ref)
+            best = self._extend_unordered(state["ends"], rec["facts"]["tactics"], ts, ref)
         if best is not None:
             parts.pop(ENTRY, None)  # one alert per progression: start over
             return [self._draft(best, state["ev"], group)]
@@ -142,18 +142,8 @@ class ProgressionRuntime:
     def _draft(self, chain: dict[str, Any], evidence_by_ref: dict[str, Any], group: dict[str, str]) -> dict[str, Any]:
         evidence = [with_step(evidence_by_ref[ref], tactic) for tactic, ref in chain["links"]]
         times = [e["timestamp_ms"] for e in evidence]
-        return make_draft(
-            rule_id=self.rule.id,
-            rule_title=self.rule.title,
-            level=self.rule.level,
-            kind=self.kind,
-            group_by=self.rule.group_by,
-            group=group,
-            evidence=evidence,
-            first_ms=min(times),
-            last_ms=max(times),
-            details={"tactics": [tactic for tactic, _ in chain["links"]], "within_ms": self.within},
-        )
+        details = {"tactics": [tactic for tactic, _ in chain["links"]], "within_ms": self.within}
+        return rule_draft(self.rule, self.kind, group, evidence, min(times), max(times), details)
 
 
 def _event_of(ref: str) -> str:

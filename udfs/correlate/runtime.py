@@ -5,7 +5,7 @@ hit concern this rule, for which group, with which facts), and ``on_record`` / `
 ``deadline`` run in the keyed operator on the plain-data state of one (rule, group) key.
 
 The state of one key is ``parts``: a dict of partial-match id -> plain dict, which the operator keeps
-in MapState. Ids starting with ``~`` are bookkeeping (the group values), not partial matches.
+in MapState, and the key's group values (kept beside them, see :mod:`udfs.correlate.operator`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from udfs.correlate.fields import resolve, scalar
 
 Parts = dict[str, dict[str, Any]]
-GROUP_ENTRY = "~group"
 KEY_SEPARATOR = "\x1f"  # cannot appear in rule ids or field values we key on (unit separator)
 MAX_PARTIALS_PER_KEY = 64
 
@@ -31,6 +30,8 @@ class Counters:
     expired: int = 0
     cancelled: int = 0
     ungrouped: int = 0
+    records_late: int = 0
+    alerts: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -40,8 +41,8 @@ class Runtime(Protocol):
     rule_id: str
     stage: int
 
-    def route(self, hit: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
-        """(group values, payload) for each group this hit feeds; empty when the hit is not for this rule."""
+    def route(self, hit: dict[str, Any], groups: Groups) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """(group values, facts) for each group this hit feeds; empty when the hit is not for this rule."""
 
     def on_record(self, parts: Parts, rec: dict[str, Any], group: dict[str, str]) -> list[dict[str, Any]]:
         """Apply one routed record (records arrive in event-time order); return completed drafts."""
@@ -62,19 +63,21 @@ def rule_of_key(key: str) -> str:
     return key.split(KEY_SEPARATOR, 1)[0]
 
 
-GROUP_CACHE = "_groups"  # set on a hit by the fan-out while it routes it: most rules share a group_by
+class Groups:
+    """The groups of one hit under each ``group_by``, worked out once per hit at fan-out: most rules
+    share a ``group_by``. Made per hit by the fan-out and handed to every rule's ``route``."""
 
+    def __init__(self, hit: dict[str, Any]) -> None:
+        self.hit = hit
+        self.found: dict[str | tuple[str, ...], dict[str, str] | None] = {}
 
-def group_values(hit: dict[str, Any], group_by: str | list[str] | tuple[str, ...]) -> dict[str, str] | None:
-    """The group of a hit under ``group_by``, or None when the hit lacks a value (it cannot be grouped)."""
-    cache = hit.get(GROUP_CACHE)
-    if cache is None:
-        return _group_values(hit, group_by)
-    marker = group_by if isinstance(group_by, str) else tuple(group_by)
-    if marker not in cache:
-        cache[marker] = _group_values(hit, group_by)
-    found = cache[marker]
-    return dict(found) if found is not None else None
+    def of(self, group_by: str | list[str] | tuple[str, ...]) -> dict[str, str] | None:
+        """The group of the hit under ``group_by``; None when it lacks a value (it cannot be grouped)."""
+        marker = group_by if isinstance(group_by, str) else tuple(group_by)
+        if marker not in self.found:
+            self.found[marker] = _group_values(self.hit, group_by)
+        found = self.found[marker]
+        return dict(found) if found is not None else None
 
 
 def _group_values(hit: dict[str, Any], group_by: str | list[str] | tuple[str, ...]) -> dict[str, str] | None:
@@ -97,7 +100,7 @@ def _group_values(hit: dict[str, Any], group_by: str | list[str] | tuple[str, ..
 def partial_entries(parts: Parts) -> list[tuple[str, dict[str, Any]]]:
     """The partial matches of a key in a fixed order (their start, then id): results never depend on
     dict order, which after a restore is the state backend's."""
-    items = [(pid, p) for pid, p in parts.items() if not pid.startswith("~")]
+    items = list(parts.items())
     items.sort(key=lambda item: (item[1].get("first_ms", 0), item[0]))
     return items
 

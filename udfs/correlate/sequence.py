@@ -16,30 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.rules import SequenceRule, SequenceStep
-from udfs.correlate.drafts import MAX_EVIDENCE, evidence_of, make_draft, with_step
+from udfs.correlate.drafts import MAX_EVIDENCE, rule_draft, with_step
 from udfs.correlate.fields import resolve, scalar
-from udfs.correlate.match import CompiledMatcher, technique_matches
+from udfs.correlate.match import CompiledMatcher
+from udfs.correlate.records import Draft, RoutedRecord, SequenceFacts, SequencePartial
 from udfs.correlate.runtime import (
-    MAX_PARTIALS_PER_KEY,
     Counters,
+    Groups,
     Parts,
     cap_partials,
-    group_values,
     partial_entries,
 )
 
-__all__ = ["MAX_EVIDENCE", "MAX_PARTIALS_PER_RULE", "SequenceEngine", "SequenceRuntime", "technique_matches"]
-
-MAX_PARTIALS_PER_RULE = MAX_PARTIALS_PER_KEY
-
 
 class SequenceRuntime:
-    """One sequence rule. Partial match (plain dict, state version 2)::
-
-        {"pid": id, "next_step": i, "n": hits counted toward step i, "first_ms", "last_ms",
-         "step_ms": when step i-1 completed, "join": [values] | None, "evidence": [...],
-         "absences": [{"step", "from_ms", "to_ms"}]}
-    """
+    """One sequence rule; its partial matches are :class:`~udfs.correlate.records.SequencePartial`."""
 
     kind = "sequence"
 
@@ -58,17 +49,17 @@ class SequenceRuntime:
 
     # -- fan-out side ---------------------------------------------------------------------------
 
-    def route(self, hit: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
-        payload = self.payload(hit)
-        if payload is None:
+    def route(self, hit: dict[str, Any], groups: Groups) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        facts = self.facts(hit)
+        if facts is None:
             return []
-        group = group_values(hit, self.rule.group_by)
+        group = groups.of(self.rule.group_by)
         if group is None:
             self.counters.ungrouped += 1
             return []
-        return [(group, payload)]
+        return [(group, facts)]
 
-    def payload(self, hit: dict[str, Any]) -> dict[str, Any] | None:
+    def facts(self, hit: dict[str, Any]) -> SequenceFacts | None:
         """Which steps the hit matches (with its join values for each) and whether it is an ``until``."""
         steps: list[int] = []
         joins: dict[str, list[str]] = {}
@@ -84,20 +75,20 @@ class SequenceRuntime:
         until = self.until is not None and self.until(hit)
         if not steps and not until:
             return None
-        return {"s": steps, "j": joins, "u": until}
+        return {"steps": steps, "join": joins, "until": until}
 
     # -- keyed side -----------------------------------------------------------------------------
 
     def on_record(self, parts: Parts, rec: dict[str, Any], group: dict[str, str]) -> list[dict[str, Any]]:
         ts = rec["ts"]
         drafts = self.on_time(parts, ts, group)  # decide what event time before this hit settled
-        payload = rec["p"]
-        if payload.get("u"):
+        facts = rec["facts"]
+        if facts["until"]:
             for pid, _ in partial_entries(parts):
                 del parts[pid]
                 self.counters.cancelled += 1
-        matched = set(payload["s"])
-        joins = payload["j"]
+        matched = set(facts["steps"])
+        joins = facts["join"]
         completed: list[dict[str, Any]] = []
         if matched:
             for pid, partial in partial_entries(parts):
@@ -173,9 +164,9 @@ class SequenceRuntime:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _grow(self, partial: dict[str, Any], i: int, rec: dict[str, Any], join: list[str] | None) -> dict[str, Any]:
+    def _grow(self, partial: SequencePartial, i: int, rec: RoutedRecord, join: list[str] | None) -> SequencePartial:
         evidence = list(partial["evidence"])
-        for ev in rec["evs"]:
+        for ev in rec["evidence"]:
             if len(evidence) >= MAX_EVIDENCE:
                 # Thin the middle: the timeline keeps how the match began and how it ended.
                 del evidence[MAX_EVIDENCE // 2]
@@ -221,88 +212,15 @@ class SequenceRuntime:
                     del parts[pid]
         return drafts
 
-    def _draft(self, partial: dict[str, Any], group: dict[str, str]) -> dict[str, Any]:
+    def _draft(self, partial: SequencePartial, group: dict[str, str]) -> Draft:
         details: dict[str, Any] = {}
         if partial.get("absences"):
             details["absences"] = partial["absences"]
         if partial.get("join"):
             details["join"] = dict(zip(self.keys[-1] or self.rule.by, partial["join"], strict=False))
-        return make_draft(
-            rule_id=self.rule.id,
-            rule_title=self.rule.title,
-            level=self.rule.level,
-            kind=self.kind,
-            group_by=self.rule.group_by,
-            group=group,
-            evidence=partial["evidence"],
-            first_ms=partial["first_ms"],
-            last_ms=partial["last_ms"],
-            details=details,
-        )
+        return rule_draft(self.rule, self.kind, group, partial["evidence"], partial["first_ms"], partial["last_ms"],
+                          details)
 
 
 def _joins(partial: dict[str, Any], values: list[str] | None) -> bool:
     return values is None or partial["join"] is None or partial["join"] == values
-
-
-class SequenceEngine:
-    """Every sequence rule for one entity: the per-entity view the v1 job had, kept for callers that
-    hold ``{rule_id: [partial, ...]}`` (tests, state migration). The job itself keys by (rule, group)
-    and calls :class:`SequenceRuntime` directly."""
-
-    def __init__(self, rules: list[SequenceRule]) -> None:
-        self.counters = Counters()
-        self.runtimes = {rule.id: SequenceRuntime(rule, self.counters) for rule in rules}
-        self.rules = {rule.id: rule for rule in rules}
-
-    def on_hit(self, partials: dict[str, list[dict[str, Any]]], key: str, hit: dict[str, Any]) -> list[dict]:
-        """Advance partial matches with one hit; return completed matches (as alert drafts)."""
-        drafts: list[dict[str, Any]] = []
-        rec = {"ts": hit["timestamp_ms"], "hit_id": hit["hit_id"], "evs": [evidence_of(hit)]}
-        for rule_id, runtime in self.runtimes.items():
-            payload = runtime.payload(hit)
-            parts = _as_parts(partials.get(rule_id, []))
-            if payload is None:
-                drafts += runtime.on_time(parts, rec["ts"], {"host": key})
-            else:
-                drafts += runtime.on_record(parts, {**rec, "p": payload}, {"host": key})
-            _store(partials, rule_id, parts)
-        return drafts
-
-    def expire(self, partials: dict[str, list[dict[str, Any]]], now_ms: int, key: str = "-") -> list[dict]:
-        """Event time reached ``now_ms``: drop closed windows, decide absences (which may complete)."""
-        drafts: list[dict[str, Any]] = []
-        for rule_id in list(partials):
-            runtime = self.runtimes.get(rule_id)
-            if runtime is None:  # rule removed since the savepoint: its partials can never complete
-                self.counters.expired += len(partials.pop(rule_id))
-                continue
-            parts = _as_parts(partials[rule_id])
-            drafts += runtime.on_time(parts, now_ms, {"host": key})
-            _store(partials, rule_id, parts)
-        return drafts
-
-    def next_deadline(self, partials: dict[str, list[dict[str, Any]]]) -> int | None:
-        times = [
-            t for rid, plist in partials.items() if rid in self.runtimes
-            for t in [self.runtimes[rid].deadline(_as_parts(plist))] if t is not None
-        ]
-        return min(times) if times else None
-
-
-def _as_parts(plist: list[dict[str, Any]]) -> Parts:
-    from udfs.correlate.state import upgrade_partial
-
-    parts: Parts = {}
-    for p in plist:
-        p = upgrade_partial(p)
-        parts[p["pid"]] = p
-    return parts
-
-
-def _store(partials: dict[str, list[dict[str, Any]]], rule_id: str, parts: Parts) -> None:
-    live = [p for _, p in partial_entries(parts)]
-    if live:
-        partials[rule_id] = live
-    else:
-        partials.pop(rule_id, None)

@@ -22,9 +22,9 @@ from typing import Any
 
 from schemas.correlation import SigmaCorrelation
 from schemas.rules import SequenceRule
-from udfs.correlate.drafts import MAX_EVIDENCE, make_draft, with_step
+from udfs.correlate.drafts import MAX_EVIDENCE, rule_draft, with_step
 from udfs.correlate.fields import number, resolve, scalar
-from udfs.correlate.runtime import Counters, Parts
+from udfs.correlate.runtime import Counters, Groups, Parts
 from udfs.correlate.sequence import SequenceRuntime
 
 ENTRY = "window"
@@ -60,7 +60,7 @@ class SigmaRuntime:
         rid, title = hit.get("rule_id"), hit.get("rule_title")
         return [i for i, r in enumerate(self.rule.refs) if rid in r.ids or (title and title in r.titles)]
 
-    def route(self, hit: dict[str, Any]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    def route(self, hit: dict[str, Any], groups: Groups) -> list[tuple[dict[str, str], dict[str, Any]]]:
         routes: dict[tuple[str, ...], tuple[dict[str, str], dict[str, Any]]] = {}
         for i in self.matching_refs(hit):
             group = self._group(hit, i)
@@ -74,9 +74,9 @@ class SigmaRuntime:
                     continue  # the aggregated field is missing: the event does not count
             marker = tuple(group.values())
             if marker in routes:
-                routes[marker][1]["r"].append(i)
+                routes[marker][1]["refs"].append(i)
             else:
-                routes[marker] = (group, {"r": [i], "x": value})
+                routes[marker] = (group, {"refs": [i], "value": value})
         return list(routes.values())
 
     def _field(self, name: str, ref_index: int) -> str:
@@ -104,7 +104,7 @@ class SigmaRuntime:
 
     def on_record(self, parts: Parts, rec: dict[str, Any], group: dict[str, str]) -> list[dict[str, Any]]:
         if self.ordered is not None:
-            seq_rec = {**rec, "p": {"s": rec["p"]["r"], "j": {}, "u": False}}
+            seq_rec = {**rec, "facts": {"steps": rec["facts"]["refs"], "join": {}, "until": False}}
             return self.ordered.on_record(parts, seq_rec, group)
         drafts = self.on_time(parts, rec["ts"], group)
         if self.eager:
@@ -143,17 +143,17 @@ class SigmaRuntime:
         w = parts.get(ENTRY) or {"items": [], "newest": ts}
         horizon = ts - self.span
         w["items"] = [it for it in w["items"] if it[0] >= horizon]
-        ev = rec["evs"]
+        ev = rec["evidence"]
         if self.rule.type == "value_count":
             # One item per distinct value, at its latest time: the distinct count of the window.
-            w["items"] = [it for it in w["items"] if it[2] != rec["p"]["x"]]
-            w["items"].append([ts, rec["p"]["r"], rec["p"]["x"], ev])
+            w["items"] = [it for it in w["items"] if it[2] != rec["facts"]["value"]]
+            w["items"].append([ts, rec["facts"]["refs"], rec["facts"]["value"], ev])
         elif self.rule.type == "temporal":
-            refs = set(rec["p"]["r"])
+            refs = set(rec["facts"]["refs"])
             w["items"] = [it for it in w["items"] if not set(it[1]) <= refs]
-            w["items"].append([ts, rec["p"]["r"], None, ev])
+            w["items"].append([ts, rec["facts"]["refs"], None, ev])
         else:
-            w["items"].append([ts, rec["p"]["r"], rec["p"]["x"], ev])
+            w["items"].append([ts, rec["facts"]["refs"], rec["facts"]["value"], ev])
         w["newest"] = ts
         self._bound(w["items"])
         metric = self._metric_sliding(w["items"])
@@ -197,7 +197,7 @@ class SigmaRuntime:
                                  "refs": {}, "ev": []}
         w["n"] += 1
         w["newest"] = ts
-        x = rec["p"]["x"]
+        x = rec["facts"]["value"]
         kind = self.rule.type
         if kind in ("value_sum", "value_avg"):
             w["sum"] += x
@@ -211,15 +211,15 @@ class SigmaRuntime:
             if entry is not None:
                 entry[0] += 1
             elif len(w["vals"]) < MAX_WINDOW_ITEMS:
-                w["vals"][x] = [1, rec["evs"][0] if len(w["vals"]) < MAX_EVIDENCE else None]
+                w["vals"][x] = [1, rec["evidence"][0] if len(w["vals"]) < MAX_EVIDENCE else None]
             else:
                 self.counters.window_capped += 1
         elif kind == "temporal":
-            for i in rec["p"]["r"]:
-                w["refs"].setdefault(str(i), rec["evs"])
+            for i in rec["facts"]["refs"]:
+                w["refs"].setdefault(str(i), rec["evidence"])
         if kind != "value_percentile" or self.numeric:
             if len(w["ev"]) < MAX_EVIDENCE:
-                w["ev"].extend(rec["evs"][: MAX_EVIDENCE - len(w["ev"])])
+                w["ev"].extend(rec["evidence"][: MAX_EVIDENCE - len(w["ev"])])
             else:
                 self.counters.evidence_capped += 1
         parts[ENTRY] = w
@@ -274,24 +274,11 @@ class SigmaRuntime:
         else:
             evidence = [e if "step" in e else with_step(e, self.rule.type) for e in evidence or []]
         evidence = evidence[-MAX_EVIDENCE:]
-        return make_draft(
-            rule_id=self.rule.id,
-            rule_title=self.rule.title,
-            level=self.rule.level,
-            kind=self.kind,
-            group_by=list(self.rule.group_by) or ["all"],
-            group=group,
-            evidence=evidence,
-            first_ms=first_ms,
-            last_ms=last_ms,
-            details={
-                "type": self.rule.type,
-                "value": metric,
-                "condition": dict(self.cond.ops) if self.cond.tree is None else self.cond.expression,
-                "timespan_ms": self.span,
-                **(details or {}),
-            },
-        )
+        details = {"type": self.rule.type, "value": metric,
+                   "condition": dict(self.cond.ops) if self.cond.tree is None else self.cond.expression,
+                   "timespan_ms": self.span, **(details or {})}
+        return rule_draft(self.rule, self.kind, group, evidence, first_ms, last_ms, details,
+                          group_by=list(self.rule.group_by) or ["all"])
 
 
 def _as_sequence(rule: SigmaCorrelation) -> SequenceRule:

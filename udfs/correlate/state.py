@@ -1,17 +1,16 @@
-"""Versioned plain-data state records and their migrations.
+"""Versioned plain-data state records of the Python-path correlate operators, and their migrations.
 
 PyFlink keeps Python state as opaque bytes and checks nothing on restore, so every value we store is
 JSON carrying ``v``. Reading a record written by an older version runs the migrations in order; a
 record from a newer version than this code is refused loudly rather than misread.
 
-Versions:
+What the operators (uids ``correlate`` and ``correlate-chained``, keyed by rule and group) store:
 
-- v1 (the walking skeleton): operator ``correlate-sequences`` keyed by host, ValueState ``partials``
-  = ``{"v": 1, "partials": {rule_id: [partial, ...]}}`` and MapState ``buffer`` (event ms -> hits).
-- v2: operator ``correlate`` keyed by (rule, group): MapState ``partials`` = partial id -> one
-  partial ``{"v": 2, ...}``. The ``correlate-sequences`` uid now names the link stage, which keeps
-  the v1 ``buffer`` as it was and hands each v1 partial over as a *seed* (:func:`seeds_from_v1`)
-  the first time it runs for that key (see ``udfs.flink_functions.LinkFunction``).
+- MapState ``buffer``: event ms -> the routed records held there until the watermark passes them.
+  v1 carried the records' short keys (``evs``, ``p`` and the facts' one-letter names); v2 names them
+  (:class:`udfs.correlate.records.RoutedRecord`).
+- MapState ``partials``: partial id -> one partial match ``{"v": 2, "p": partial}``, and under
+  :data:`GROUP_ENTRY` the key's group values in the same envelope.
 """
 
 from __future__ import annotations
@@ -21,21 +20,19 @@ from typing import Any
 
 import orjson
 
-PARTIALS_VERSION = 1  # the per-host record of v1 (read for migration; still written by SequenceEngine callers)
-PARTIAL_VERSION = 2  # one partial match in the (rule, group) keyed MapState
-HITS_VERSION = 1
-BINDINGS_VERSION = 1
+from udfs.correlate.records import RoutedRecord
+from udfs.errors import TtpflowError
+
+PARTIAL_VERSION = 2
+RECORDS_VERSION = 2
+GROUP_ENTRY = "~group"  # the partials MapState entry holding the key's group values (cannot be a partial id)
 
 
-class StateVersionError(RuntimeError):
+class StateVersionError(TtpflowError, RuntimeError):
     pass
 
 
-# v -> function upgrading a v record to v+1. Add entries, never edit them.
-_PARTIAL_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
-
-def _refuse_newer(kind: str, version: Any, newest: int) -> None:
+def _refuse_newer(kind: str, version: Any, newest: int) -> int:
     if not isinstance(version, int):
         raise StateVersionError(f"{kind} state without a version field")
     if version > newest:
@@ -43,53 +40,10 @@ def _refuse_newer(kind: str, version: Any, newest: int) -> None:
             f"{kind} state is version {version}; this build reads up to {newest}. "
             "Resume the savepoint with the ttpflow version that wrote it, or a newer one."
         )
+    return version
 
 
-# -- v1 per-host partials (the skeleton's ValueState) -------------------------------------------
-
-
-def encode_partials(partials: dict[str, list[dict[str, Any]]]) -> str:
-    return orjson.dumps({"v": PARTIALS_VERSION, "partials": partials}).decode()
-
-
-def decode_partials(text: str | None) -> dict[str, list[dict[str, Any]]]:
-    if not text:
-        return {}
-    record = orjson.loads(text)
-    version = record.get("v")
-    if not isinstance(version, int):
-        raise StateVersionError(f"partial-match state without a version field: keys {sorted(record)}")
-    if version > PARTIALS_VERSION:
-        raise StateVersionError(
-            f"partial-match state is version {version}; this build reads up to {PARTIALS_VERSION}. "
-            "Resume the savepoint with the ttpflow version that wrote it, or a newer one."
-        )
-    while version < PARTIALS_VERSION:
-        record = _PARTIAL_MIGRATIONS[version](record)
-        version = record["v"]
-    return record["partials"]
-
-
-# -- one partial match (v2) ---------------------------------------------------------------------
-
-
-def upgrade_partial(partial: dict[str, Any]) -> dict[str, Any]:
-    """A v1 sequence partial (``next_step, first_ms, last_ms, evidence``) as a v2 one; v2 unchanged."""
-    if "pid" in partial and "n" in partial:
-        return partial
-    evidence = partial.get("evidence") or []
-    first = evidence[0] if evidence else {}
-    return {
-        "pid": f"{partial['first_ms']}:{first.get('raw_sha256', '')}:{first.get('rule_id', '')}",
-        "next_step": partial["next_step"],
-        "n": 0,
-        "first_ms": partial["first_ms"],
-        "last_ms": partial["last_ms"],
-        "step_ms": partial["last_ms"],
-        "join": None,
-        "evidence": evidence,
-        "absences": [],
-    }
+# -- one partial match, or the key's group values -------------------------------------------------
 
 
 def encode_part(part: dict[str, Any]) -> str:
@@ -102,37 +56,34 @@ def decode_part(text: str) -> dict[str, Any]:
     return record["p"]
 
 
-def seeds_from_v1(legacy_key: str, text: str | None) -> list[tuple[str, dict[str, Any]]]:
-    """The v1 per-host partials of ``legacy_key`` as (rule id, v2 partial) pairs for the v2 operator."""
-    return [(rule_id, upgrade_partial(p)) for rule_id, plist in decode_partials(text).items() for p in plist]
+# -- routed records buffered until the watermark passes them -------------------------------------
+
+_FACT_NAMES_V1 = {"s": "steps", "j": "join", "u": "until", "t": "tactics", "r": "refs", "x": "value"}
 
 
-# -- hits buffered until the watermark passes them (unchanged since v1) ------------------------
+def _records_v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
+    def named(r: dict[str, Any]) -> dict[str, Any]:
+        rest = {k: v for k, v in r.items() if k not in ("evs", "p")}
+        facts = {_FACT_NAMES_V1.get(k, k): v for k, v in r["p"].items()}
+        return {**rest, "evidence": r["evs"], "facts": facts}
+
+    return {"v": 2, "records": [named(r) for r in record["hits"]]}
 
 
-def encode_hits(hits: list[dict[str, Any]]) -> str:
-    return orjson.dumps({"v": HITS_VERSION, "hits": hits}).decode()
+# v -> function upgrading a v record to v+1. Add entries, never edit them.
+_RECORDS_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _records_v1_to_v2}
 
 
-def decode_hits(text: str | None) -> list[dict[str, Any]]:
+def encode_records(records: list[RoutedRecord]) -> str:
+    return orjson.dumps({"v": RECORDS_VERSION, "records": records}).decode()
+
+
+def decode_records(text: str | None) -> list[RoutedRecord]:
     if not text:
         return []
     record = orjson.loads(text)
-    if record.get("v") != HITS_VERSION:
-        raise StateVersionError(f"buffered-hit state version {record.get('v')!r} is not readable by this build")
-    return record["hits"]
-
-
-# -- link stage: binding history per subject, and the learner's last emitted binding ------------
-
-
-def encode_binding(value: Any) -> str:
-    return orjson.dumps({"v": BINDINGS_VERSION, "b": value}).decode()
-
-
-def decode_binding(text: str | None) -> Any:
-    if not text:
-        return None
-    record = orjson.loads(text)
-    _refuse_newer("binding", record.get("v"), BINDINGS_VERSION)
-    return record["b"]
+    version = _refuse_newer("buffered-record", record.get("v"), RECORDS_VERSION)
+    while version < RECORDS_VERSION:
+        record = _RECORDS_MIGRATIONS[version](record)
+        version = record["v"]
+    return record["records"]

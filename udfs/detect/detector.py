@@ -1,7 +1,7 @@
 """The detect stage: one normalized event in, zero or more technique hits out.
 
 Sources of hits, in this order: ids the event already carries (EDR alerts), technique maps, and
-compiled Sigma rules (``udfs.detect.sigma_engine``, plugged in through ``matchers``).
+compiled Sigma rules (``udfs.detect.sigma.engine``, plugged in through ``matchers``).
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def load_detector(
     Rules that cannot load are reported by ``ttpflow rules check``; here they are left out so that a
     job never stops for one bad community rule (the load report is on ``detector.sigma.report``).
     """
-    from udfs.detect.sigma_engine import SigmaEngine
-    from udfs.detect.sigma_loader import load_rules
+    from udfs.detect.sigma.engine import SigmaEngine
+    from udfs.detect.sigma.loader import load_rules
 
     rules_dir = Path(rules_dir)
     paths: list[Path] = []

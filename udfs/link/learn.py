@@ -35,7 +35,3 @@ class Learner:
                 last = {"value": value, "ts": ts}
                 emitted.append({k: v for k, v in f.items() if k != "if_value"})
         return last, emitted
-
-    def cleanup_at(self, last: dict[str, Any] | None) -> int | None:
-        """When the subject's last point is too old to matter: its state can go."""
-        return None if last is None else last["ts"] + self.max_age + 1

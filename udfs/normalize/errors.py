@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from udfs.errors import TtpflowError
 
-class NormalizeError(Exception):
+
+class NormalizeError(TtpflowError):
     """Raised by parsers; the caller turns it into a dead letter, never lets it escape the job."""
 
     def __init__(self, reason: str, detail: str, *, source_format: str | None = None) -> None:

@@ -27,6 +27,7 @@ from typing import IO
 import orjson
 
 from schemas.event import Origin
+from udfs.errors import TtpflowError
 
 Record = tuple[bytes, Origin]
 
@@ -43,7 +44,7 @@ _QUOTE, _COMMA, _BRACE, _BRACKET_CLOSE = b'",{]'
 _OPENERS = b"[{"
 
 
-class RecordFileError(ValueError):
+class RecordFileError(TtpflowError, ValueError):
     """A file whose container (array, concatenated JSON) cannot be read; names file and position."""
 
 

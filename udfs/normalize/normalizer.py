@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schemas.config import Limits
 from schemas.dead_letter import DeadLetter
 from schemas.event import Event, Origin
 from udfs.normalize import envelopes, registry
 from udfs.normalize.draft import finish
 from udfs.normalize.errors import NormalizeError
-from udfs.normalize.rawjson import DEFAULT_LIMITS, Limits, decode_json_object, raw_sha256
+from udfs.normalize.rawjson import DEFAULT_LIMITS, decode_json_object, raw_sha256
 
 NORMALIZER_VERSION = "ttpflow-normalize/1"
 

@@ -5,20 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from schemas.config import Limits
 from udfs.normalize.errors import NormalizeError
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 1_048_576
-    max_depth: int = 32
-    max_array: int = 10_000
-
 
 DEFAULT_LIMITS = Limits()
 

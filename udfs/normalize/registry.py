@@ -73,15 +73,6 @@ TEXT_FORMATS: list[TextFormat] = [
 ]
 
 
-def register_json(fmt: JsonFormat, *, before: str | None = None) -> None:
-    index = next((i for i, f in enumerate(JSON_FORMATS) if f.name == before), len(JSON_FORMATS))
-    JSON_FORMATS.insert(index, fmt)
-
-
-def register_text(fmt: TextFormat) -> None:
-    TEXT_FORMATS.append(fmt)
-
-
 def names() -> list[str]:
     return [f.name for f in (*JSON_FORMATS, *TEXT_FORMATS)]
 

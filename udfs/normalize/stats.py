@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from udfs.normalize.normalizer import Outcome
 
@@ -62,12 +61,6 @@ class NormalizeStats:
             for reason, count in sorted(stats.dead_lettered.items()):
                 out[f"normalize.{fmt}.dead_letter.{reason}"] = count
         return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            fmt: {"read": s.read, "normalized": s.normalized, "dead_lettered": dict(sorted(s.dead_lettered.items()))}
-            for fmt, s in sorted(self.formats.items())
-        }
 
     def table(self) -> str:
         """A human summary: one line per format, then the total."""

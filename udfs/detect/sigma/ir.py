@@ -3,7 +3,7 @@
 pySigma parses a rule into rich objects (modifiers already applied, conditions resolved into a tree).
 We keep only the resulting tree of plain values here, so that (1) the compiled-rule cache can store
 it keyed by file content and skip pySigma on a warm start, and (2) compilation to matchers does not
-depend on pySigma internals beyond one translation module (``sigma_parse``).
+depend on pySigma internals beyond one translation module (``parse``).
 
 A string value is a tuple of parts: ``str`` (literal text), ``MULTI`` / ``SINGLE`` (the ``*`` and
 ``?`` wildcards) or ``Placeholder`` (``%name%`` of the ``expand`` modifier).
@@ -223,18 +223,6 @@ def fields_of(node: Node) -> set[str]:
                 if isinstance(value, FieldRefValue):
                     found.add(value.field)
     return found
-
-
-def placeholders_of(node: Node) -> set[str]:
-    names: set[str] = set()
-    for item in iter_nodes(node):
-        if isinstance(item, FieldMatch | Keyword):
-            for value in iter_values(item.value):
-                if isinstance(value, StrValue):
-                    names.update(p.name for p in value.parts if isinstance(p, Placeholder))
-                elif isinstance(value, RegexValue):
-                    names.update(value.placeholders)
-    return names
 
 
 def has_keywords(node: Node) -> bool:

@@ -1,7 +1,7 @@
 """Find Sigma rule files, parse them (pySigma), and cache the parsed form by file content.
 
 pySigma parses the 3,780 SigmaHQ rules in about five seconds; a job restart or a CLI run should not
-pay that every time. The intermediate form (``sigma_ir``) of each file is cached under its path and
+pay that every time. The intermediate form (``ir``) of each file is cached under its path and
 the sha256 of its bytes, in one pickle per cache directory, so a changed file is re-parsed and an
 unchanged one is not. The cache is a local, user-owned file: delete it at will, it is rebuilt.
 """
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import sigma
 
-from udfs.detect.sigma_ir import FilterIR, RuleIR
-from udfs.detect.sigma_parse import ParsedFile, RuleProblem, parse_file
+from udfs.detect.sigma.ir import FilterIR, RuleIR
+from udfs.detect.sigma.parse import ParsedFile, RuleProblem, parse_file
+from udfs.errors import Location, TtpflowError
 
-# Bump when sigma_ir / sigma_parse change what they produce: old cache entries are then ignored.
+# Bump when ir.py / parse.py change what they produce: old cache entries are then ignored.
 CACHE_VERSION = f"ttpflow-sigma-ir/2 pysigma/{getattr(sigma, '__version__', '?')}"
 CACHE_FILE = "sigma-ir.pickle"
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -45,7 +46,7 @@ class RuleSet:
     seconds: float = 0.0
 
 
-class RulePathError(ValueError):
+class RulePathError(TtpflowError, ValueError):
     """A path given for rules that does not exist or holds no rule files."""
 
 
@@ -57,7 +58,7 @@ def find_rule_files(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise RulePathError(f"{path}: no such file or directory")
+            raise RulePathError("no such file or directory", location=Location(path=str(path)))
     return files
 
 

@@ -1,11 +1,12 @@
-"""Job configuration: one picklable value handed to every operator."""
+"""Job configuration: one picklable value handed to every operator, and the record limits it sets.
+
+Plain frozen dataclasses (no pydantic): the config is one of the job's inputs, like the models beside it.
+Imports nothing of ``udfs`` or ``jobs``, so both may import it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from udfs.normalize.rawjson import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
@@ -17,6 +18,15 @@ DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
 # runs this job alone.
 PYTHON_EXECUTION_MODE = "process"
 PYTHON_EXECUTION_MODES = ("process", "thread")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The hostile-input caps every raw record is decoded under (``udfs.normalize.rawjson``)."""
+
+    max_bytes: int = 1_048_576
+    max_depth: int = 32
+    max_array: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,15 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from udfs.errors import TtpflowError
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
 DEFAULT_HEAP = "512m"
 DEFAULT_START_TIMEOUT_S = 90.0
 DEFAULT_STOP_TIMEOUT_S = 30.0
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".ttpflow" / "kafka"
 DEFAULT_LIB_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "kafka"
 DEFAULT_CONF_DIR = PROJECT_ROOT / "flink-conf" / "kafka"
@@ -68,7 +70,7 @@ MVN_BROKER_COMMAND = "cd flink-conf && mvn " + " ".join(MVN_BROKER_ARGS)
 _REQUIRED_JAR_PREFIXES = ("kafka_2.13-", "kafka-clients-", "kafka-server-", "log4j-slf4j-impl-")
 
 
-class KafkaBrokerError(Exception):
+class KafkaBrokerError(TtpflowError):
     """The local broker could not be started, reached or stopped; the message says what to do."""
 
 
@@ -470,7 +472,7 @@ class LocalKafka:
                 pass
         except OSError:
             return False  # cheap check first: no Kafka client noise while the JVM is still booting
-        # Imported here so that `import jobs.local_kafka` stays cheap for the CLI.
+        # Imported here so that `import jobs.local.kafka` stays cheap for the CLI.
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 

@@ -1,4 +1,4 @@
-"""Helpers to test Sigma rules against hand-made events (used by ttpflow's tests; handy for rule authors).
+"""Helpers to test Sigma rules against hand-made events (ttpflow's unit tests; handy for rule authors).
 
     engine = engine_from_yaml(RULE_TEXT)
     assert rule_ids(engine, windows_event(1, Image="C:\\\\x\\\\mshta.exe", CommandLine="...")) == [...]
@@ -16,12 +16,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from udfs.detect.sigma_engine import SigmaEngine
-from udfs.detect.sigma_loader import RuleSet, load_rules
-from udfs.detect.sigma_parse import parse_file
-from udfs.detect.sigma_routing import SYSMON_CHANNEL
+from udfs.detect.sigma.engine import SigmaEngine
+from udfs.detect.sigma.loader import RuleSet, load_rules
+from udfs.detect.sigma.parse import parse_file
+from udfs.detect.sigma.routing import SYSMON_CHANNEL
 
-SHARED_SIGMA = Path(__file__).resolve().parents[3] / "shared" / "sigma"
+SHARED_SIGMA = Path(__file__).resolve().parents[2] / "shared" / "sigma"
 T0_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
 _counter = itertools.count()
 
@@ -83,7 +83,7 @@ def rule_ids(engine: SigmaEngine, event: dict[str, Any]) -> list[str]:
 
 def naive_rule_ids(engine: SigmaEngine, event: dict[str, Any]) -> list[str]:
     """Every rule of the event's lanes evaluated, no prefilter: the reference the engine must equal."""
-    from udfs.detect.sigma_routing import route_key
+    from udfs.detect.sigma.routing import route_key
 
     found: list[str] = []
     for lane in engine.lanes_for(route_key(event)):

@@ -21,7 +21,8 @@ from typing import Any
 
 import pyflink
 
-from jobs.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE
+from schemas.config import PROJECT_ROOT, PYTHON_EXECUTION_MODE
+from udfs.errors import TtpflowError
 
 PYFLINK_HOME = Path(pyflink.__file__).resolve().parent
 FLINK_BIN = PYFLINK_HOME / "bin"
@@ -35,7 +36,7 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".ttpflow" / "flink"
 TTPFLOW_STATE_FORMAT = 2
 
 
-class ClusterError(RuntimeError):
+class ClusterError(TtpflowError, RuntimeError):
     pass
 
 

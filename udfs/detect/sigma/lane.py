@@ -2,8 +2,8 @@
 
 Cost per event does not grow with the number of rules, because a lane evaluates only candidates:
 
-1. the event's values are dumped as JSON (one C call; see ``sigma_literals``);
-2. one multi-pattern pass (``sigma_literals``: an RE2 set, or Aho-Corasick) finds every indexed
+1. the event's values are dumped as JSON (one C call; see ``literals``);
+2. one multi-pattern pass (``literals``: an RE2 set, or Aho-Corasick) finds every indexed
    literal in it;
 3. each rule is indexed under the literals of one *anchor* clause (its cheapest necessary literal
    set); rules whose anchor literal occurred are candidates;
@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from udfs.detect.sigma_compile import AllOf, CostFn, Lits, OneOf, Pred, Req, clauses, static_cost
-from udfs.detect.sigma_fields import Pipeline, fallback_json, leaves, texts_of
-from udfs.detect.sigma_literals import Finder, json_variants, literal_finder
+from udfs.detect.sigma.compile import AllOf, CostFn, Lits, OneOf, Pred, Req, clauses, static_cost
+from udfs.detect.sigma.fields import Pipeline, fallback_json, leaves, texts_of
+from udfs.detect.sigma.literals import Finder, json_variants, literal_finder
 
 MAX_CHECK_CLAUSES = 6  # beyond a few, checks cost more than the evaluation they would save
 LEARN_EVENTS = 1000
@@ -195,7 +195,7 @@ class Lane:
 
     def haystack(self, record: dict[str, Any], orig: dict[str, Any]) -> bytes:
         """The bytes the literals are searched in: every value a rule of the lane can read, as JSON
-        (see ``sigma_literals``). Lower-cased only when not ASCII (the finders ignore case).
+        (see ``literals``). Lower-cased only when not ASCII (the finders ignore case).
 
         Flat lanes (Windows, Zeek) dump the flat vendor document's values as one JSON array, plus
         the fields their pipeline reads elsewhere (ECS); extra text (nested objects no rule reads)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.detect.sigma_fields import Pipeline
-from udfs.detect.sigma_ir import LogSource
+from udfs.detect.sigma.fields import Pipeline
+from udfs.detect.sigma.ir import LogSource
 
 # --- Windows ----------------------------------------------------------------------------------------
 

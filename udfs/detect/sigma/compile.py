@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.detect.sigma_ir import (
+from udfs.detect.sigma.ir import (
     MULTI,
     And,
     AnyOf,
@@ -33,8 +33,8 @@ from udfs.detect.sigma_ir import (
     StrValue,
     Value,
 )
-from udfs.detect.sigma_regex import CompiledRegex, compile_regex
-from udfs.detect.sigma_values import (
+from udfs.detect.sigma.regex import CompiledRegex, compile_regex
+from udfs.detect.sigma.values import (
     END,
     START,
     StringSet,
@@ -45,6 +45,7 @@ from udfs.detect.sigma_values import (
     literals,
     to_text,
 )
+from udfs.errors import TtpflowError
 
 Getter = Callable[[str], Any]
 Texts = Callable[[], list[str]]
@@ -70,7 +71,7 @@ class OneOf:
 Req = Lits | AllOf | OneOf
 
 
-class NeedsPlaceholder(Exception):
+class NeedsPlaceholder(TtpflowError):
     def __init__(self, names: set[str]) -> None:
         super().__init__(", ".join(sorted(names)))
         self.names = names
@@ -345,7 +346,7 @@ def _or(preds: list[Pred]) -> Pred:
 
 
 # Fragments found in most Windows / Linux events: a literal inside one of them selects nothing, so
-# the static guess treats it as common (traffic counts correct the guess later, see sigma_index).
+# the static guess treats it as common (traffic counts correct the guess later, see lane.py).
 COMMON_FRAGMENTS = (
     "c:\\windows\\system32\\",
     "c:\\windows\\syswow64\\",

@@ -1,7 +1,7 @@
 """The Sigma engine: parsed rules compiled once, events routed to lanes, partial hits out.
 
 ``SigmaEngine.match(event)`` is the ``Matcher`` the detector plugs in. Routing is cached per route
-key (``sigma_routing.route_key``), so the per-event work is: one key, one dict lookup, one
+key (``routing.route_key``), so the per-event work is: one key, one dict lookup, one
 Aho-Corasick pass per lane (usually one lane), and the evaluation of a handful of candidates.
 """
 
@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from udfs.detect.catalog import Catalog, default_catalog
-from udfs.detect.sigma_compile import (
+from udfs.detect.sigma.compile import (
     CompileContext,
     Compiled,
     NeedsPlaceholder,
     Pred,
     compile_condition,
 )
-from udfs.detect.sigma_index import Lane, LaneRule
-from udfs.detect.sigma_ir import FilterIR, RuleIR, fields_of, has_keywords
-from udfs.detect.sigma_loader import RuleSet
-from udfs.detect.sigma_parse import RuleProblem, locate_field, locate_text
-from udfs.detect.sigma_routing import EventSource, describe, pipeline, route_key
-from udfs.detect.sigma_tags import RuleAttack, resolve_tags
-from udfs.detect.sigma_values import ValueCompileError
+from udfs.detect.sigma.ir import FilterIR, RuleIR, fields_of, has_keywords
+from udfs.detect.sigma.lane import Lane, LaneRule
+from udfs.detect.sigma.loader import RuleSet
+from udfs.detect.sigma.parse import RuleProblem, locate_field, locate_text
+from udfs.detect.sigma.routing import EventSource, describe, pipeline, route_key
+from udfs.detect.sigma.tags import RuleAttack, resolve_tags
+from udfs.detect.sigma.values import ValueCompileError
 
 
 @dataclass
@@ -79,7 +79,7 @@ class SigmaEngine:
         learn: bool = True,
         literal_engine: str = "re2",
     ) -> None:
-        """``learn``: let lanes re-pick prefilter anchors from traffic (see ``sigma_index``);
+        """``learn``: let lanes re-pick prefilter anchors from traffic (see ``lane``);
         ``literal_engine``: "re2" (default) or "aho-corasick" for the multi-literal search."""
         started = time.perf_counter()
         self.catalog = catalog or default_catalog()

@@ -6,7 +6,7 @@ Python than joining the values ourselves, and RE2 reads the bytes as they are. A
 into the forms its text takes in JSON (``json_variants``):
 
 - string values are quoted and escaped: a literal anchored at a value's start / end (``\\x02`` /
-  ``\\x03`` in ``sigma_values``) becomes ``"`` + escaped text / escaped text + ``"``;
+  ``\\x03`` in ``values``) becomes ``"`` + escaped text / escaped text + ``"``;
 - numbers and booleans are bare: an anchored ``4624`` also becomes ``[4624,``, ``,4624,``, ``:4624}``...;
 - a literal containing characters JSON escapes (``"`` ``\\``) keeps its raw form too, because a rule may
   match inside the JSON text of a nested object (CloudTrail ``requestParameters|contains: '"Allow"'``).
@@ -32,7 +32,7 @@ import ahocorasick
 import orjson
 import re2
 
-from udfs.detect.sigma_values import END, START
+from udfs.detect.sigma.values import END, START
 
 RE2_MAX_MEM = 256 << 20  # the DFA grows with the literals; past this RE2 refuses and we fall back
 

@@ -4,79 +4,77 @@ It reproduces what the job's operators see: records in *arrival* order, a bounde
 watermark (``max event time - bound - 1``, emitted every ``watermark_every`` arrivals, as Flink's
 periodic watermarks are), hits behind it (beyond allowed lateness) sent to ``late``, binding facts
 learned per subject and made visible once the watermark passes them, hits buffered per link key and
-released in event-time order, and per-key event-time timers in the correlate operators (records
-first, then deadlines, in timestamp order). At the end of input the watermark jumps to the end of
-time, as Flink's does for a bounded source.
+released in event-time order, and the correlate operators: the job's own
+:class:`~udfs.correlate.operator.CorrelateOperator` on in-memory keyed state and timers
+(:mod:`udfs.testing.memory`). At the end of input the watermark jumps to the end of time, as Flink's
+does for a bounded source.
 
 Used by the property tests (the same alerts in any arrival order within the bound) and the benchmark.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from udfs.correlate.engine import Correlation
-from udfs.correlate.operator import CorrelatorCore, is_late, late_record
-from udfs.correlate.runtime import Parts
+from udfs.correlate.operator import CorrelateOperator, is_late, late_record
+from udfs.correlate.records import Draft, RoutedRecord
+from udfs.correlate.state import decode_part
+from udfs.keyed import WatermarkBuffer
 from udfs.link.facts import binding_facts
 from udfs.link.learn import Learner
 from udfs.link.resolve import Linker
 from udfs.link.table import BindingTable
+from udfs.testing.memory import MemoryState, MemoryStore, MemoryTimers
 
 END_OF_TIME = 2**62
-SWEEP_EVERY = 10_000  # binding points between sweeps of expired subjects (udfs.flink_functions does the same)
+SWEEP_EVERY = 10_000  # binding points between sweeps of expired subjects
 
 
-@dataclass
-class _Stage:
-    """One keyed correlate operator: per-key buffers and state, and one event-time timer queue (as
-    Flink's timer service: timers fire in timestamp order, a key's timer at most once per time)."""
+class CorrelateStage:
+    """One keyed correlate operator (``correlate`` or ``correlate-chained``): the job's own core on
+    in-memory MapState and timers."""
 
-    core: CorrelatorCore
-    buffers: dict[str, dict[int, list[dict[str, Any]]]] = field(default_factory=lambda: defaultdict(dict))
-    parts: dict[str, Parts] = field(default_factory=lambda: defaultdict(dict))
-    queue: list[tuple[int, str]] = field(default_factory=list)
-    registered: set[tuple[int, str]] = field(default_factory=set)
+    def __init__(self, core: CorrelateOperator) -> None:
+        self.core = core
+        self.buffers: MemoryState[int, str] = MemoryState()
+        self.partials: MemoryState[str, str] = MemoryState()
+        self.timers = MemoryTimers()
+        self.late: list[dict[str, Any]] = []
 
-    def timer(self, key: str, t: int) -> None:
-        if (t, key) not in self.registered:
-            self.registered.add((t, key))
-            heapq.heappush(self.queue, (t, key))
+    def add(self, record: RoutedRecord) -> None:
+        key = record["key"]
+        late = self.core.on_record(record, self.timers.of(key), self.buffers.of(key))
+        if late is not None:
+            self.late.append(late)
 
-    def add(self, rec: dict[str, Any]) -> None:
-        self.buffers[rec["key"]].setdefault(rec["ts"], []).append(rec)
-        self.timer(rec["key"], rec["ts"])
-
-    def advance(self, watermark: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        alerts: list[dict[str, Any]] = []
-        chained: list[dict[str, Any]] = []
-        while self.queue and self.queue[0][0] <= watermark:
-            t, key = heapq.heappop(self.queue)
-            self.registered.discard((t, key))
-            out, deadline = self.core.fire(key, t, self.buffers[key], self.parts[key])
-            if not self.buffers[key]:
-                del self.buffers[key]
-            if not self.parts[key]:
-                del self.parts[key]
+    def advance(self, watermark: int) -> tuple[list[Draft], list[RoutedRecord]]:
+        alerts: list[Draft] = []
+        chained: list[RoutedRecord] = []
+        for timestamp, key in self.timers.due(watermark):
+            out = self.core.on_timer(key, timestamp, self.timers.of(key), self.buffers.of(key), self.partials.of(key))
+            self.buffers.compact(key)
+            self.partials.compact(key)
             alerts += out.alerts
             chained += out.chained
-            if deadline is not None:
-                self.timer(key, deadline)
         return alerts, chained
 
-    def state_bytes(self) -> int:
-        import orjson
+    def parts(self) -> list[dict[str, Any]]:
+        """Every key's partial matches, decoded (the group entries too)."""
+        return [{pid: decode_part(text) for pid, text in store.items()} for store in self.partials.values()]
 
-        return sum(len(orjson.dumps(p)) for p in self.parts.values() if p)
+    def state_bytes(self) -> int:
+        return sum(len(orjson.dumps(p)) for p in self.parts() if p)
 
 
 @dataclass
 class Result:
-    alerts: list[dict[str, Any]]
+    alerts: list[Draft]
     late: list[dict[str, Any]]
 
 
@@ -102,9 +100,13 @@ class EventTimeHarness:
         self.max_ts = -(2**62)
         self.facts: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.last: dict[str, dict[str, Any] | None] = {}
-        self.hits: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.stage1 = _Stage(CorrelatorCore(correlation))
-        self.stage2 = _Stage(CorrelatorCore(correlation))
+        # Hits wait for the watermark before linking, as the job's temporal joins make them.
+        self.pending_hits: MemoryStore[int, list[dict[str, Any]]] = MemoryStore()
+        self.hit_timers = MemoryTimers()
+        self.hit_buffer: WatermarkBuffer[dict[str, Any]] = WatermarkBuffer(list, lambda v: list(v or []),
+                                                                           tie=lambda h: h["hit_id"])
+        self.stage1 = CorrelateStage(CorrelateOperator(correlation, allowed_lateness_ms))
+        self.stage2 = CorrelateStage(CorrelateOperator(correlation, allowed_lateness_ms))
         self.alerts: list[dict[str, Any]] = []
         self.late: list[dict[str, Any]] = []
         self.arrivals = 0
@@ -124,7 +126,7 @@ class EventTimeHarness:
             if is_late(hit["timestamp_ms"], self.watermark, self.lateness):
                 self.late.append(late_record("hit", hit, self.watermark, self.lateness))
             else:
-                self.hits[hit["timestamp_ms"]].append(hit)
+                self.hit_buffer.add(self.pending_hits, self.hit_timers.of("hits"), hit["timestamp_ms"], hit)
         self.max_ts = max(self.max_ts, event["timestamp_ms"])
         self.arrivals += 1
         if self.arrivals % self.watermark_every == 0:
@@ -155,13 +157,12 @@ class EventTimeHarness:
                 if self.inserts % SWEEP_EVERY == 0:  # as the link operator does
                     list(self.table.sweep(cutoff))
         # 2. the link stage releases hits in event-time order, linked at their own time
-        for ts in sorted(t for t in self.hits if t <= watermark):
-            for hit in sorted(self.hits.pop(ts), key=lambda h: h["hit_id"]):
-                linked = self.linker.link(hit, self.table)
-                for rec in self.correlation.route(linked, 1):
-                    self.stage1.add(rec)
-                for rec in self.correlation.route(linked, 2):
-                    self.stage2.add(rec)
+        for hit in self.hit_buffer.release(self.pending_hits, watermark):
+            linked = self.linker.link(hit, self.table)
+            for rec in self.correlation.route(linked, 1):
+                self.stage1.add(rec)
+            for rec in self.correlation.route(linked, 2):
+                self.stage2.add(rec)
         # 3. correlate, then the chained stage over what correlate handed on
         alerts, chained = self.stage1.advance(watermark)
         self.alerts += alerts
@@ -169,6 +170,9 @@ class EventTimeHarness:
             self.stage2.add(rec)
         alerts, _ = self.stage2.advance(watermark)
         self.alerts += alerts
+        self.late += self.stage1.late + self.stage2.late
+        self.stage1.late.clear()
+        self.stage2.late.clear()
 
     def state_bytes(self) -> int:
         return self.stage1.state_bytes() + self.stage2.state_bytes()

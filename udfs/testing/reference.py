@@ -1,7 +1,7 @@
 """The executable reference: raw records -> scored alerts with the pure-Python engine, no Flink.
 
 Normalize and detect as the job's analyze step does, then link and correlate through the event-time
-harness (:mod:`udfs.correlate.harness`), then score. The job's SQL path is tested against this
+harness (:mod:`udfs.testing.harness`), then score. The job's SQL path is tested against this
 (tests/integration/test_differential.py): same input, identical alerts.
 """
 
@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from jobs.config import JobConfig
+from schemas.config import JobConfig
 from schemas.event import Origin
 from udfs.correlate.engine import Correlation
-from udfs.correlate.harness import EventTimeHarness
+from udfs.correlate.rules import load_ruleset
 from udfs.detect.detector import load_detector
 from udfs.link.inventory import load_inventory
 from udfs.link.resolve import Linker
 from udfs.normalize.normalizer import Normalizer
-from udfs.rules import load_ruleset
 from udfs.score import score_alert
+from udfs.testing.harness import EventTimeHarness
 
 
 def reference_alerts(payloads: Iterable[bytes], config: JobConfig) -> list[dict[str, Any]]:

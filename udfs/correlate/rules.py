@@ -14,6 +14,7 @@ from udfs.correlate.engine import RuleSet
 from udfs.correlate.predicates import PredicateError, compile_where
 from udfs.correlate.sigma_load import load_sigma_correlations
 from udfs.detect.catalog import default_catalog
+from udfs.errors import Location
 from udfs.rulefile import RuleFileError, line_of, load_yaml_model
 
 RuleModel = SequenceRule | TacticProgressionRule
@@ -25,7 +26,7 @@ _KINDS: dict[str, type[SequenceRule] | type[TacticProgressionRule]] = {
 
 def _problem(path: Path, text: str, loc: tuple[Any, ...], message: str) -> RuleFileError:
     field = ".".join(str(p) for p in loc) or "(document)"
-    return RuleFileError(f"{path}:{line_of(text, loc) or '?'}: field {field}: {message}")
+    return RuleFileError(message, location=Location(str(path), line_of(text, loc), field))
 
 
 def _kind_of(path: Path, text: str) -> str | None:
@@ -76,8 +77,8 @@ def _load_dir(rules_dir: Path, kind: str) -> list[Any]:
         rule = load_yaml_model(path, _KINDS[kind])
         _check(path, text, rule)
         if rule.id in seen:
-            raise RuleFileError(f"{path}:{line_of(text, ('id',)) or 1}: field id: {rule.id!r} is already defined in "
-                                f"{seen[rule.id]}")
+            raise RuleFileError(f"{rule.id!r} is already defined in {seen[rule.id]}",
+                                location=Location(str(path), line_of(text, ("id",)) or 1, "id"))
         seen[rule.id] = path
         rules.append(rule)
     return rules
@@ -104,6 +105,8 @@ def load_ruleset(rules_dir: Path | str, sigma_paths: Iterable[Path | str] = ()) 
         seen[rule.id] = f"{rules_dir / 'sequences'} ({rule.kind})"
     for corr in ruleset.correlations:
         if corr.id in seen:
-            raise RuleFileError(f"{corr.source}: field id: {corr.id!r} is already defined in {seen[corr.id]}")
+            path, _, line = corr.source.rpartition(":")  # source is "file:line"
+            where = Location(path, int(line), "id") if path and line.isdigit() else Location(corr.source, field="id")
+            raise RuleFileError(f"{corr.id!r} is already defined in {seen[corr.id]}", location=where)
         seen[corr.id] = corr.source
     return ruleset

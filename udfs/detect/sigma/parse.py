@@ -1,4 +1,4 @@
-"""Parse Sigma YAML with pySigma and translate the result into ``sigma_ir``.
+"""Parse Sigma YAML with pySigma and translate the result into ``ir``.
 
 This is the only module that touches pySigma's object model. pySigma does the Sigma semantics that
 are easy to get subtly wrong (modifier chains, ``1 of`` / ``all of`` with wildcards, windash and
@@ -52,7 +52,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from udfs.detect.sigma_ir import (
+from udfs.detect.sigma.ir import (
     MULTI,
     SINGLE,
     And,
@@ -79,6 +79,7 @@ from udfs.detect.sigma_ir import (
     TimePartValue,
     Value,
 )
+from udfs.errors import TtpflowError
 
 # The Sigma specification names UTF-16LE encoding "utf16le", an alias of "wide"; pySigma 2.0.1 only
 # knows "wide". Registered once, process-wide, so rules written either way load.
@@ -116,7 +117,7 @@ class ParsedFile:
     skipped: list[RuleProblem]  # documents that are not detection rules (correlations)
 
 
-class _Unsupported(Exception):
+class _Unsupported(TtpflowError):
     def __init__(self, message: str, field: str | None = None, selection: str | None = None) -> None:
         super().__init__(message)
         self.field = field
@@ -144,7 +145,7 @@ def parse_file(path: Path, text: str | None = None) -> ParsedFile:
         return out
     try:
         # pySigma's default policy validates regexes with RE2 and so rejects look-arounds. We accept
-        # what Python's re accepts and run it on RE2 where possible (sigma_regex), so rules are
+        # what Python's re accepts and run it on RE2 where possible (regex.py), so rules are
         # parsed under the policy that checks regexes with Python's engine.
         collection = SigmaCollection.from_dicts(
             docs,

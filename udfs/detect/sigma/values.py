@@ -8,7 +8,7 @@ Semantics (documented in docs/detection.md):
 - a missing field (or JSON null) matches only ``null`` and ``exists: false``.
 
 ``literals`` returns lower-case strings of which one must occur in an event value whenever the value
-can match; ``START`` / ``END`` mark a literal anchored at a value's start / end (``sigma_literals``
+can match; ``START`` / ``END`` mark a literal anchored at a value's start / end (``literals``
 turns them into the forms the text takes in the event's JSON). ``None`` means no such guarantee.
 """
 
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from udfs.detect.sigma_fields import json_text
-from udfs.detect.sigma_ir import (
+from udfs.detect.sigma.fields import json_text
+from udfs.detect.sigma.ir import (
     MULTI,
     SINGLE,
     AnyOf,
@@ -39,13 +39,14 @@ from udfs.detect.sigma_ir import (
     TimePartValue,
     Value,
 )
-from udfs.detect.sigma_regex import CompiledRegex, compile_regex, glob_to_regex
+from udfs.detect.sigma.regex import CompiledRegex, compile_regex, glob_to_regex
+from udfs.errors import TtpflowError
 
-START, END = "\x02", "\x03"  # a literal's value-start / value-end anchors (see sigma_literals)
+START, END = "\x02", "\x03"  # a literal's value-start / value-end anchors (see literals.py)
 Test = Callable[[Any], bool]  # on one non-null scalar event value
 
 
-class ValueCompileError(ValueError):
+class ValueCompileError(TtpflowError, ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
