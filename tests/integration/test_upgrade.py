@@ -66,7 +66,8 @@ def _archive(commit: str) -> bytes:
 def _release_tree(target: Path, commit: str) -> Path:
     subprocess.run(["tar", "-x", "-C", str(target)], input=_archive(commit), check=True)
     (target / "flink-conf" / "lib").symlink_to(PROJECT_ROOT / "flink-conf" / "lib")  # connector jars
-    (target / "udfs" / "jvm" / "target").symlink_to(PROJECT_ROOT / "udfs" / "jvm" / "target")  # JVM functions
+    if (target / "udfs" / "jvm").is_dir():  # releases with JVM functions: this build's jar (same sources)
+        (target / "udfs" / "jvm" / "target").symlink_to(PROJECT_ROOT / "udfs" / "jvm" / "target")
     return target
 
 
