@@ -2,6 +2,12 @@
 
     .venv/bin/python bench/bench_detect.py [--sigma ../shared/sigma] [--samples ../shared/samples]
                                           [--repeat 5] [--sample-rules 100] [--no-sqlite]
+    .venv/bin/python bench/bench_detect.py --real [--events 200000] [--no-naive] [--no-sqlite]
+
+``--real`` is the real-telemetry mode (``bench/detect_real.py``): every sample replicated into a
+mixed stream of 200k events, from a cold start, first pass / first 10k / steady state, rule load
+cold and cached, normalize + match end to end, naive, pySigma SQLite and rsigma (when on PATH)
+side by side. Without it, the matcher alone, warmed up, as follows.
 
 Same events and same rules for every row, in one run:
 
@@ -229,8 +235,19 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sample-rules", type=int, default=100)
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--real", action="store_true", help="real-telemetry mode (bench/detect_real.py)")
+    parser.add_argument("--events", type=int, default=200_000, help="--real: events in the stream")
+    parser.add_argument("--seed", type=int, default=1, help="--real: seed of the pass shuffles")
+    parser.add_argument("--no-naive", action="store_true", help="--real: skip the naive per-rule row")
+    parser.add_argument("--profile", action="store_true", help="--real: the end-to-end row again under py-spy")
+    parser.add_argument("--profile-top", type=int, default=15, help="--profile: frames listed")
     args = parser.parse_args(list(argv) if argv is not None else None)
     _pin()
+    if args.real:
+        import detect_real
+
+        detect_real.main(args)
+        return
 
     started = time.perf_counter()
     ruleset = load_rules(sorted(args.sigma.glob("rules*")), cache_dir=True)

@@ -9,8 +9,19 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from schemas.config import PYTHON_EXECUTION_MODE, PYTHON_EXECUTION_MODES, JobConfig, Topics
+from schemas.config import (
+    DEFAULT_DEAD_LETTER_MAX_BYTES,
+    DEFAULT_OUTPUT_MAX_BYTES,
+    DEFAULT_RULES_DIR,
+    PYTHON_EXECUTION_MODE,
+    PYTHON_EXECUTION_MODES,
+    JobConfig,
+    Topics,
+)
 from schemas.rules import duration_ms
+
+# A rules folder that holds no rules: the job's rules_dir under --no-default-rules.
+NO_RULES_DIR = DEFAULT_RULES_DIR / "empty"
 
 
 def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +37,9 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transactional-id-prefix", default="ttpflow",
                         help="prefix of the alert sink's Kafka transactional ids; unique per job")
     parser.add_argument("--rules-dir", default=None, help="rule packs (default: the bundled rules/)")
+    parser.add_argument("--no-default-rules", action="store_true",
+                        help="load none of the bundled rule packs (Sigma, technique maps, correlations): only "
+                             "--rules-dir's and --sigma's rules")
     parser.add_argument("--sigma", action="append", default=[], metavar="PATH", help="Sigma rules (repeatable)")
     parser.add_argument("--format", default=None, help="fix the input format (default: detect per record)")
     parser.add_argument("--out-of-orderness", default="60s", help="watermark bound (default 60s)")
@@ -46,6 +60,29 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
                         help="read the raw topics from this Kafka record time (epoch ms) instead of the group's "
                              "offsets: `ttpflow upgrade` replays the longest rule window this way")
     parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
+    add_dead_letter_max_bytes(parser)
+    parser.add_argument("--output-max-bytes", type=byte_count, default=DEFAULT_OUTPUT_MAX_BYTES, metavar="N",
+                        help="a record whose signal (or alert evidence share) would exceed this goes to the dead "
+                             "letter as oversized_output instead (default %(default)s: under Kafka's 1 MiB limit)")
+
+
+def byte_count(text: str) -> int:
+    """A positive byte count (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes >= 1, got {value}")
+    return value
+
+
+def add_dead_letter_max_bytes(parser: argparse.ArgumentParser) -> None:
+    """``--dead-letter-max-bytes``: shared by the job and ``ttpflow normalize``."""
+    parser.add_argument("--dead-letter-max-bytes", type=byte_count, default=DEFAULT_DEAD_LETTER_MAX_BYTES,
+                        metavar="N", help="a dead letter keeps the raw payload whole up to N bytes; above, its first "
+                                          "N bytes, length and sha256, truncated: true (default %(default)s: fits "
+                                          "Kafka's 1 MiB record limit once base64 and the envelope are counted)")
 
 
 def config_from_args(args: argparse.Namespace) -> JobConfig:
@@ -81,7 +118,11 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         binding_max_age_ms=duration_ms(args.binding_max_age),
         state_ttl_ms=duration_ms(args.state_ttl),
         start_from_ms=args.start_from_timestamp,
+        dead_letter_max_bytes=args.dead_letter_max_bytes,
+        output_max_bytes=args.output_max_bytes,
     )
     if args.rules_dir:
         config = replace(config, rules_dir=str(Path(args.rules_dir).resolve()))
+    elif args.no_default_rules:
+        config = replace(config, rules_dir=str(NO_RULES_DIR))
     return config

@@ -2,20 +2,23 @@
 
     raw ─ analyze (Python: normalize → detect → binding facts) ─┬─ dead letters, events
                                                                 └─ rows ─ WATERMARK (JVM)
-      rows ─┬─ hits ─┬─ signals
-            │        ├─ late (behind the watermark)
-            │        └─ on time ─ link (temporal joins, a stage a lookup) ─┬─ per JVM rule ─ score ─ alerts
-            └─ facts ─ bindings (versioned tables per kind) ─────┘         └─ Python-path rules ─ correlate ─ score ─┘
+      rows ─┬─ hits ─────────────────────────────────────┬─ hits ─┬─ signals
+            ├─ conns ─ per network rule: window ─ decide ─┘        ├─ late (behind the watermark)
+            │                                   (Python)           └─ on time ─ link ─┬─ per JVM rule ─ score ─ alerts
+            └─ facts ─ bindings (versioned tables per kind) ─────────────────────┘      └─ Python-path rules ─┘
 
 One Python operator per event (analyze), stateless; event time, linking and correlation run in
 Flink's JVM operators through SQL (per JVM rule: MATCH_RECOGNIZE, or an OVER aggregation with a JVM
 function; udfs/correlate/sql). Rules with no faithful SQL form yet run on the Python keyed
-correlator, fed only their hits (``ttpflow rules check --explain`` lists them). Scoring is Python,
-on alerts only.
+correlator, fed only their hits (``ttpflow rules check --explain`` lists them). Scoring is Python:
+a hit's risk in analyze, an alert's severity in the score step (udfs.score). Hits of rules that
+ask for deduplication pass one OVER aggregation first (udfs.detect.dedupe_sql); without such rules
+the graph has no such step.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pyflink.common.typeinfo import Types
@@ -24,6 +27,7 @@ from pyflink.table import ChangelogMode, DataTypes, Schema, StreamTableEnvironme
 
 from jobs.uids import rule_prefix, to_stream_with_uids
 from schemas.config import JobConfig
+from schemas.network import NetworkRule
 from udfs.analyze import COLUMN_NAMES, COLUMNS
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
 from udfs.correlate.rules import load_ruleset
@@ -32,6 +36,9 @@ from udfs.correlate.sql.chains import CHAIN_COLUMNS
 from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
 from udfs.correlate.sql.python_path import PYTHON_PATH_COLUMNS
 from udfs.correlate.sql.sequence import sequence_sql
+from udfs.detect.dedupe_sql import dedupe_sql, passthrough_sql
+from udfs.detect.dedupe_sql import state_ttl_ms as dedupe_state_ttl_ms
+from udfs.detect.detector import dedupe_windows
 from udfs.flink_functions import (
     ALERTS_TAG,
     CHAINED_TAG,
@@ -42,12 +49,17 @@ from udfs.flink_functions import (
     ChainedMatches,
     Correlator,
     MatchAlerts,
+    NetworkHits,
     PythonPathRoute,
     ScoreFunction,
     record_key,
 )
 from udfs.link.sql import KINDS as BINDING_KINDS
 from udfs.link.sql import linking_stages
+from udfs.network import sql as network_sql
+from udfs.network.behavior import WINDOWED
+from udfs.network.rules import load_network_rules
+from udfs.score import Scorer
 
 # Raw records from any source: ("kafka", topic, partition, offset, payload) or ("file", path, -1, line, payload)
 RAW_RECORD_TYPE = Types.ROW_NAMED(
@@ -86,7 +98,9 @@ def watermark_sql(config: JobConfig) -> str:
 
 def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | None = None) -> Outputs:
     t_env = t_env or StreamTableEnvironment.create(raw.get_execution_environment())
+    t_env.get_config().set_local_timezone("UTC")  # windows aligned to the epoch, as udfs.network.windows
     plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
+    Scorer.from_config(config)  # a bad inventory or role table fails here, with file and line, not in a worker
 
     analyzed = raw.process(AnalyzeFunction(config), output_type=ANALYZED_TYPE).uid("analyze").name("analyze")
     rows = t_env.from_data_stream(
@@ -95,13 +109,19 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
         .watermark("rt", watermark_sql(config)).build(),
     )
     t_env.create_temporary_view("analyzed", rows)
-    t_env.execute_sql("CREATE TEMPORARY VIEW hits AS SELECT * FROM analyzed WHERE kind = 'hit'")
+    own_hits = "SELECT * FROM analyzed WHERE kind = 'hit'"
+    network = load_network_rules(config.rules_dir)
+    if any(rule.analytic in WINDOWED for rule in network):
+        _register_network_hits(t_env, config, network)
+        own_hits += " UNION ALL SELECT * FROM network_hits"
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW hits AS {own_hits}")
+    kept = _deduplicate_hits(t_env, config)  # what becomes signals and feeds correlation
     # CURRENT_WATERMARK is NULL before the first watermark: nothing is late then. Only the
     # Python-path rules read a hit's full JSON: the joins do not carry it for the others.
     carried = ", ".join(name for name in COLUMN_NAMES if name not in ("kind", "val", "signal"))
     t_env.execute_sql(
         f"CREATE TEMPORARY VIEW hits_on_time AS SELECT rt, {carried}, "
-        f"CASE WHEN ARRAY_CONTAINS(tags, '{FALLBACK_TAG}') THEN signal END AS signal FROM hits "
+        f"CASE WHEN ARRAY_CONTAINS(tags, '{FALLBACK_TAG}') THEN signal END AS signal FROM {kept} "
         "WHERE CARDINALITY(tags) > 0 AND (CURRENT_WATERMARK(rt) IS NULL OR rt > CURRENT_WATERMARK(rt))"
     )
     _register_bindings(t_env)
@@ -126,7 +146,8 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
                                       DataTypes.STRING())]
     return Outputs(
         alerts=alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0],
-        signals=to_stream_with_uids(t_env, t_env.sql_query("SELECT signal FROM hits"), "signals", DataTypes.STRING()),
+        signals=to_stream_with_uids(t_env, t_env.sql_query(f"SELECT signal FROM {kept}"), "signals",
+                                    DataTypes.STRING()),
         dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG),
         late=to_stream_with_uids(t_env, late, "late", DataTypes.STRING()),
         events=analyzed.get_side_output(EVENTS_TAG),
@@ -140,6 +161,49 @@ def _materialize(t_env: StreamTableEnvironment, name: str, table: Table) -> None
     t_env.create_temporary_view(
         name, t_env.from_data_stream(stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build())
     )
+
+
+def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rules: list[NetworkRule]) -> None:
+    """``network_hits``: the windowed network rules' hits, as analyzed rows. A window's hit has the
+    window's last millisecond as its time, which the watermark that closes the window has not yet
+    passed downstream (it follows the row), so it links and correlates like any hit."""
+    windows = []
+    for n, rule in enumerate(r for r in rules if r.analytic in WINDOWED):
+        view = f"network_conns_{n}"
+        t_env.create_temporary_view(view, t_env.sql_query(network_sql.connections_sql(rule)))
+        query = network_sql.window_sql(rule, view)
+        windows.append(to_stream_with_uids(t_env, t_env.sql_query(query), rule_prefix(rule.id, query)))
+    rows = (windows[0].union(*windows[1:]) if len(windows) > 1 else windows[0]).process(
+        NetworkHits(config), output_type=ANALYZED_TYPE).uid("network-hits").name("network behaviour hits")
+    t_env.create_temporary_view("network_hits", t_env.from_data_stream(
+        rows, Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
+        .watermark("rt", "SOURCE_WATERMARK()").build()))
+
+
+def _deduplicate_hits(t_env: StreamTableEnvironment, config: JobConfig) -> str:
+    """The view of the hits that become signals and feed correlation: ``hits`` itself, unless some
+    rule asks for deduplication (udfs.detect.dedupe); then ``hits_kept``: those rules' hits through
+    one OVER aggregation (udfs.detect.dedupe_sql; its uid follows its SQL), every other hit as it was."""
+    windows = dedupe_windows(config.rules_dir, config.sigma_paths)
+    if not windows:
+        return "hits"
+    query = dedupe_sql(windows, "hits", (*COLUMN_NAMES, "rt"))
+    table_config = t_env.get_config()
+    before = table_config.get("table.exec.state.ttl", "0 ms")
+    # Idle-state retention for this operator only: the planner reads it when it translates the query.
+    ttl = dedupe_state_ttl_ms(windows, config.out_of_orderness_ms, config.allowed_lateness_ms)
+    table_config.set("table.exec.state.ttl", f"{ttl} ms")
+    try:
+        prefix = f"dedupe-{hashlib.sha256(query.encode()).hexdigest()[:10]}"
+        stream = to_stream_with_uids(t_env, t_env.sql_query(query), prefix)
+    finally:
+        table_config.set("table.exec.state.ttl", before)
+    t_env.create_temporary_view("hits_deduped", t_env.from_data_stream(
+        stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build()))
+    t_env.execute_sql(
+        f"CREATE TEMPORARY VIEW hits_kept AS {passthrough_sql(windows, 'hits')} UNION ALL SELECT * FROM hits_deduped"
+    )
+    return "hits_kept"
 
 
 def _register_bindings(t_env: StreamTableEnvironment) -> None:
@@ -214,5 +278,5 @@ def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig) -> tup
         .key_by(record_key, key_type=Types.STRING())
         .process(Correlator(config, stage=2)).uid("correlate-chained").name("correlate chained (python path)")
     )
-    scored = first.union(chained).map(ScoreFunction(), output_type=Types.STRING()).name("score")
+    scored = first.union(chained).map(ScoreFunction(config), output_type=Types.STRING()).name("score")
     return scored, [first.get_side_output(LATE_TAG), chained.get_side_output(LATE_TAG)]

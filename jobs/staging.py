@@ -2,7 +2,8 @@
 with a file source and file sinks, in bounded memory whatever the input size.
 
 In: :func:`stage` streams each input through :func:`udfs.normalize.files.iter_records` (which
-knows JSON lines, JSON arrays, CloudTrail ``Records`` and pretty-printed objects) into one
+knows JSON lines, JSON arrays, CloudTrail ``Records`` and pretty-printed objects, and reads a file
+as lines unless all of it is one container: the same records ``ttpflow normalize`` reads) into one
 JSON-lines file, a record a line, ``{"name": FILE, "offset": LINE, "payload": BASE64}``: the exact
 payload bytes (invalid UTF-8 included) and their origin. The job reads it with Flink's filesystem
 connector and JSON format, which decodes the base64 into BYTES in the JVM, so the rows reach
@@ -21,6 +22,7 @@ import base64
 import contextlib
 import heapq
 import json
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +31,7 @@ from typing import IO, Any
 
 import orjson
 
+from udfs.jsonlog import log
 from udfs.normalize.files import iter_records
 
 # The staging file's columns, as the job's source table declares them.
@@ -50,10 +53,14 @@ def stage(paths: Iterable[Path], target: Path) -> int:
             name = str(path)
             # json.dumps escapes every non-ASCII character (lone surrogates of undecodable file names too)
             prefix = b'{"name":' + json.dumps(name).encode("ascii") + b',"offset":'
-            for payload, origin in iter_records(path):
+            for payload, origin in iter_records(path, note=_note):
                 out.write(b"%s%d,\"payload\":\"%s\"}\n" % (prefix, origin.line or 0, base64.b64encode(payload)))
                 count += 1
     return count
+
+
+def _note(text: str) -> None:
+    log("input read as lines", logging.WARNING, detail=text)
 
 
 def decode_staged_line(line: str | bytes) -> tuple[str, str, int, int, bytes]:

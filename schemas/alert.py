@@ -1,12 +1,32 @@
-"""A correlated, scored alert: what the SOC analyst reads."""
+"""A correlated, scored alert: what the SOC analyst reads.
+
+Schema version 2 (docs/scoring.md, "Alert schema"): every version-1 field keeps its name, type and
+meaning; the new fields are optional. ``entity_type`` gains ``ip`` and ``cloud_principal``. A
+version-1 alert validates as this model and :func:`upgrade_alert` turns its dict into version 2.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_VERSION = 2
+EntityType = Literal["host", "user", "ip", "cloud_principal"]
+
+
+class EvidenceAuthentication(BaseModel):
+    """The sign-in facts of an evidence event that scoring reads (schemas.event.Authentication)."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: str | None = None
+    mfa: bool | None = None
+    method: str | None = None
+    protocol: str | None = None
+    logon_type: str | None = None
+    risk_level: str | None = None
+    ticket_encryption: str | None = None
+    country: str | None = Field(default=None, description="source.geo.country_iso_code")
 
 
 class Evidence(BaseModel):
@@ -22,6 +42,7 @@ class Evidence(BaseModel):
     host: str | None = None
     user: str | None = None
     asset_criticality: int | None = None
+    authentication: EvidenceAuthentication | None = Field(default=None, description="v2: authentication events only")
 
 
 class ScoreFactor(BaseModel):
@@ -36,6 +57,36 @@ class Severity(BaseModel):
     score: int = Field(ge=0, le=100)
     label: Literal["informational", "low", "medium", "high", "critical"]
     factors: list[ScoreFactor]
+    base: int | None = Field(default=None, description="v2: the rule level's base; score = base x every weight")
+
+
+class AssetInfo(BaseModel):
+    """What the inventory says of a host in the alert (schemas.assets.Asset)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    role: str | None = None
+    criticality: int | None = None
+    internet_facing: bool | None = None
+    data_sensitivity: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    environment: str | None = None
+
+
+class IdentityInfo(BaseModel):
+    """What the directory says of a user in the alert (schemas.assets.Identity)."""
+
+    model_config = ConfigDict(extra="forbid")
+    user: str
+    privilege_tier: str | None = None
+    service_account: bool | None = None
+    mfa_enrolled: bool | None = None
+
+
+class AlertContext(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assets: list[AssetInfo] = Field(default_factory=list)
+    identities: list[IdentityInfo] = Field(default_factory=list)
 
 
 class Alert(BaseModel):
@@ -45,7 +96,7 @@ class Alert(BaseModel):
     id: str = Field(description="deterministic over rule, entity and evidence: replays mint no duplicates")
     rule_id: str
     rule_title: str
-    entity_type: Literal["host", "user"]
+    entity_type: EntityType
     entity: str
     host: str | None = None
     techniques: list[str] = Field(description="in the order the sequence observed them")
@@ -54,3 +105,22 @@ class Alert(BaseModel):
     last_seen_ms: int
     evidence: list[Evidence]
     severity: Severity
+    # v2, all optional: what the correlation knew, and what the inventory says of the entities.
+    rule_kind: str | None = Field(default=None, description="sequence, tactic_progression, sigma:<type>, ...")
+    group: dict[str, str] = Field(default_factory=dict, description="the group-by fields and their values")
+    details: dict[str, Any] = Field(default_factory=dict, description="counts, thresholds, windows of the match")
+    links: list[dict[str, Any]] = Field(default_factory=list, description="how evidence was tied to the entity")
+    context: AlertContext | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_v1(cls, data: Any) -> Any:
+        return upgrade_alert(data) if isinstance(data, dict) else data
+
+
+def upgrade_alert(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 alert dict as version 2 (a new dict; a version-2 dict comes back as it was). Nothing
+    is renamed or removed: the version changes, and the new fields take their empty defaults."""
+    if doc.get("schema_version", ALERT_SCHEMA_VERSION) != 1:
+        return doc
+    return {**doc, "schema_version": ALERT_SCHEMA_VERSION}

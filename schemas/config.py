@@ -19,6 +19,13 @@ DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
 PYTHON_EXECUTION_MODE = "process"
 PYTHON_EXECUTION_MODES = ("process", "thread")
 
+# What one record may put into a Kafka output, whatever the input (Kafka's default max.request.size
+# and max.message.bytes are 1 MiB): a dead letter keeps at most this much of the raw payload (base64
+# at worst: 683 KiB, plus its envelope; schemas.dead_letter), and a signal (the late output wraps
+# one) or an alert's share of the hit is at most this many bytes (udfs.analyze).
+DEFAULT_DEAD_LETTER_MAX_BYTES = 524_288
+DEFAULT_OUTPUT_MAX_BYTES = 1_000_000
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -63,6 +70,8 @@ class JobConfig:
     start_from_ms: int | None = None  # Kafka: read from this record time, not the group's offsets
     emit_events: bool = False  # the normalized events as an output (file runs that ask for them)
     state_ttl_ms: int = 7 * 86_400_000  # keyed correlate state untouched this long (processing time) is dropped
+    dead_letter_max_bytes: int = DEFAULT_DEAD_LETTER_MAX_BYTES  # raw payload kept whole up to this; a prefix above
+    output_max_bytes: int = DEFAULT_OUTPUT_MAX_BYTES  # a signal larger than this dead-letters its record
 
     def limits(self) -> Limits:
         return Limits(max_bytes=self.max_record_bytes, max_depth=self.max_json_depth)

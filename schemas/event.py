@@ -41,6 +41,7 @@ class EventMeta(_Part):
     id: str | None = None
     severity: int | None = None
     reason: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0, description="ECS event.duration, in ms: a connection's length")
 
 
 class Os(_Part):

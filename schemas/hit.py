@@ -17,7 +17,7 @@ class TechniqueHit(BaseModel):
     timestamp_ms: int
     rule_id: str
     rule_title: str
-    rule_source: Literal["sigma", "technique_map", "event"]
+    rule_source: Literal["sigma", "technique_map", "event", "network"]
     level: Literal["informational", "low", "medium", "high", "critical"] = "medium"
     status: str | None = None
     techniques: list[str] = Field(
@@ -37,4 +37,10 @@ class TechniqueHit(BaseModel):
     tags: list[str] | None = Field(default=None, description="Sigma only: the rule's tags, all namespaces")
     host: str | None = None
     user: str | None = None
+    details: dict[str, Any] | None = Field(
+        default=None, description="network behaviour: what the rule saw (interval, jitter, count, bytes) and why"
+    )
+    risk: dict[str, Any] | None = Field(
+        default=None, description="on signals: the hit's severity, the alert formula over this hit (docs/scoring.md)"
+    )
     event: dict[str, Any]

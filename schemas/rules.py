@@ -1,6 +1,7 @@
 """Rule files of the correlate stage: sequences and tactic progressions over ATT&CK.
 
 Sigma correlation rules have their own model (:mod:`schemas.correlation`): they are parsed by pySigma.
+Technique maps (detect stage, ``rules/technique_maps/``) are at the end.
 
 A rule names *what* it matches (techniques, tactics, rule ids, field predicates) and *how* hits are
 grouped (``group_by``); the engines in :mod:`udfs.correlate` decide *when*, in event time.
@@ -12,6 +13,9 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.event import is_technique_id
+from schemas.event_kinds import ANY, PROCESS_START, UNCLASSIFIED, check_kinds
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -200,3 +204,106 @@ class TacticProgressionRule(BaseModel):
             return [(("min_tactics",), f"needs {self.min_tactics} tactics but tactics lists only "
                                        f"{len(set(self.tactics))}")]
         return []
+
+
+# --- technique maps --------------------------------------------------------------------------------
+
+LEVELS = ("informational", "low", "medium", "high", "critical")
+# What a map over a process field applies to when it names no event kinds: process creation, and
+# events whose source does not say what they are (the plain JSON form of EDR exports), where a
+# process name is all there is. A map over any other field applies to every event unless it says.
+DEFAULT_MAP_EVENT_KINDS = (PROCESS_START, UNCLASSIFIED)
+
+
+def default_map_event_kinds(field: str) -> list[str]:
+    return list(DEFAULT_MAP_EVENT_KINDS) if field.startswith("process.") else [ANY]
+
+
+def _technique_list(ids: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in ids:
+        tid = raw.strip().upper()
+        if not is_technique_id(tid):
+            raise ValueError(f"expected an ATT&CK technique id like T1059 or T1059.001, got {raw!r}")
+        if tid not in out:
+            out.append(tid)
+    return out
+
+
+class TechniqueMapEntry(BaseModel):
+    """Values of the map's field (an executable's base name, case-insensitive) -> techniques."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: list[str] = Field(min_length=1)
+    techniques: list[str] = Field(min_length=1)
+    level: str = "medium"
+    event_kinds: list[str] | None = Field(
+        default=None, description="the event kinds this entry applies to (schemas.event_kinds); default: the map's"
+    )
+
+    @field_validator("techniques")
+    @classmethod
+    def _ids(cls, ids: list[str]) -> list[str]:
+        return _technique_list(ids)
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, level: str) -> str:
+        if level not in LEVELS:
+            raise ValueError(f"expected one of {', '.join(LEVELS)}")
+        return level
+
+    @field_validator("event_kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[str] | None) -> list[str] | None:
+        return None if kinds is None else check_kinds(kinds)
+
+
+class TechniqueMapFile(BaseModel):
+    """One technique map: one rule (``map:<id>``) whose entries name techniques by a field's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern="^technique_map$")
+    id: str = Field(min_length=1)
+    title: str | None = Field(default=None, description="the rule's title in hits (default: Technique map <id>)")
+    description: str | None = None
+    field: str = Field(description="dotted path into the event, e.g. process.name")
+    event_kinds: list[str] | None = Field(
+        default=None,
+        description="the event kinds the map applies to (schemas.event_kinds); an entry may name its own. "
+        "Default: process starts (and unclassified records) for a process.* field, else every event",
+    )
+    dedupe: str | int | None = Field(
+        default=None,
+        description="keep one hit per entry, entity (host, else user) and window of this length (15m, 1h)",
+    )
+    entries: list[TechniqueMapEntry]
+
+    @field_validator("event_kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[str] | None) -> list[str] | None:
+        return None if kinds is None else check_kinds(kinds)
+
+    @field_validator("dedupe")
+    @classmethod
+    def _dedupe(cls, value: str | int | None) -> str | int | None:
+        return _check_duration(value)
+
+    @property
+    def rule_id(self) -> str:
+        return f"map:{self.id}"
+
+    @property
+    def kinds(self) -> list[str]:
+        """The event kinds the map's entries apply to unless they name their own."""
+        return self.event_kinds or default_map_event_kinds(self.field)
+
+    @property
+    def rule_title(self) -> str:
+        return self.title or f"Technique map {self.id}"
+
+    @property
+    def dedupe_ms(self) -> int | None:
+        return None if self.dedupe is None else duration_ms(self.dedupe)

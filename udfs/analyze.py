@@ -8,12 +8,18 @@ this step hands over exactly what they need and nothing more, as flat typed rows
   binding subjects, the user as the inventory and the name give it, learned-principal subjects),
   a compact evidence JSON, and the full hit JSON (``signal``: the signals output, the ``late``
   output and the Python-path rules read it);
+- a **connection row** per connection a windowed network behaviour rule counts (``kind = 'conn'``:
+  tags name those rules, ``keys`` hold src, dst, port and bytes out), which SQL windows
+  (:mod:`udfs.network.sql`); a ``long_connection`` rule's hit is an ordinary hit row;
 - a **fact row** per binding fact (``ip:`` / ``session:`` / ``principal:`` subject -> value at
   event time), which SQL turns into a versioned table for event-time temporal joins. A logoff is a
   fact of its own subject (``logoff:<user>|<host>``): it ends the session only if the session is
   still on that host, which the join checks.
 
-Dead letters and (when asked for) the normalized events leave as JSON text.
+Dead letters and (when asked for) the normalized events leave as JSON text. No record may stop the
+job by its size: a dead letter keeps at most ``dead_letter_max_bytes`` of the payload
+(:class:`schemas.dead_letter.DeadLetter`), and a record whose hit rows would not fit the Kafka
+sinks goes to the dead letter as ``oversized_output`` (:mod:`udfs.sink_limits`).
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ from udfs.detect.detector import Detector, load_detector
 from udfs.link.canonical import bindable_ip, canonical_user, is_service_account
 from udfs.link.facts import binding_facts, own_host
 from udfs.link.inventory import InventoryIndex, load_inventory
-from udfs.normalize.normalizer import Normalizer
+from udfs.network.behavior import Connection, NetworkBehavior, connection_of
+from udfs.network.rules import load_network_rules
+from udfs.normalize.normalizer import Normalizer, Outcome
+from udfs.score import Scorer
+from udfs.sink_limits import SinkLimits
 
 # (name, SQL type) of the analyzed row, in order. jobs.pipeline derives the Flink types from this.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("kind", "STRING"),  # 'hit' | 'fact'
+    ("kind", "STRING"),  # 'hit' | 'fact' | 'conn'
     ("ts", "BIGINT"),  # event time, ms
     ("id", "STRING"),  # hit id | fact subject
     ("val", "STRING"),  # fact value
@@ -81,6 +91,18 @@ class Analysis:
     reason: str | None = None  # the dead-letter reason
 
 
+def conn_row(conn: Connection, event: dict[str, Any], rule_ids: list[str]) -> tuple[Any, ...]:
+    keys = {"src": conn.src, "dst": conn.dst, "port": None if conn.port is None else str(conn.port),
+            "out": None if conn.bytes_out is None else str(conn.bytes_out)}
+    return ("conn", conn.ts, event.get("id") or event["raw_sha256"], None, None, rule_ids, keys,
+            *([None] * (_HIT_FIELDS - 3)))
+
+
+def _dead(outcome: Outcome) -> Analysis:
+    letter = outcome.dead_letter or {}
+    return Analysis(dead_letter=_json(letter), source_format=outcome.source_format, reason=str(letter.get("reason")))
+
+
 def fact_row(fact: dict[str, Any]) -> tuple[Any, ...]:
     subject, value = fact["subject"], fact["value"]
     if value is None:  # an end: only of the session on that host (see module doc)
@@ -91,30 +113,53 @@ def fact_row(fact: dict[str, Any]) -> tuple[Any, ...]:
 class Analyzer:
     def __init__(self, config: JobConfig, *, detector: Detector | None = None,
                  plan: CorrelationPlan | None = None, inventory: InventoryIndex | None = None) -> None:
-        limits = config.limits()
-        self.default = Normalizer(config.default_format, limits=limits)
-        self.by_topic = {t: Normalizer(f, limits=limits) for t, f in config.topic_formats.items()}
+        limits, kept = config.limits(), config.dead_letter_max_bytes
+        self.default = Normalizer(config.default_format, limits=limits, dead_letter_max_bytes=kept)
+        self.by_topic = {t: Normalizer(f, limits=limits, dead_letter_max_bytes=kept)
+                         for t, f in config.topic_formats.items()}
+        self.sink_limits = SinkLimits.of(config)
         self.detector = detector or load_detector(config.rules_dir, config.sigma_paths)
-        self.plan = plan or CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
-        self.inventory = inventory or load_inventory(config.assets_path)
+        inventory = inventory or load_inventory(config.assets_path)
+        self.hit_rows = HitRows(plan or CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths)),
+                                inventory, Scorer.from_config(config, inventory))
+        self.network = NetworkBehavior(load_network_rules(config.rules_dir))
         self.emit_events = config.emit_events
 
     def analyze(self, kind: str, name: str, partition: int, offset: int, payload: bytes) -> Analysis:
         origin = Origin(topic=name, partition=partition, offset=offset) if kind == "kafka" else \
             Origin(file=name, line=offset)
-        outcome = self.by_topic.get(name, self.default).normalize(payload, origin)
+        normalizer = self.by_topic.get(name, self.default)
+        outcome = normalizer.normalize(payload, origin)
         event = outcome.event
         if event is None:
-            letter = outcome.dead_letter or {}
-            return Analysis(dead_letter=_json(letter), source_format=outcome.source_format,
-                            reason=str(letter.get("reason")))
+            return _dead(outcome)
         out = Analysis(source_format=outcome.source_format, event=_json(event) if self.emit_events else None)
         out.rows = [fact_row(f) for f in binding_facts(event)]
-        for hit in self.detector.detect(event):
-            out.rows.append(self.hit_row(hit, event))
+        hits = self.detector.detect(event)
+        conn = connection_of(event) if self.network else None
+        if conn is not None:
+            hits = hits + self.network.record_hits(event, conn)
+            feeds = self.network.feeds(conn)
+            if feeds:
+                out.rows.append(conn_row(conn, event, feeds))
+        out.rows += [self.hit_rows.row(hit, event) for hit in hits]
+        too_big = self.sink_limits.check(out.rows)
+        if too_big:  # a Kafka sink would refuse it and fail the job: the record leaves as a dead letter
+            return _dead(normalizer.dead_letter(payload, origin, "oversized_output", too_big, outcome.source_format))
         return out
 
-    def hit_row(self, hit: dict[str, Any], event: dict[str, Any]) -> tuple[Any, ...]:
+
+class HitRows:
+    """A hit (and its event) as the hit row: the tags of the rule steps it matches, the link inputs,
+    the evidence and the signal (the hit with its ``risk``: :meth:`udfs.score.Scorer.hit`). Network
+    windows' hits become rows here too (``NetworkHits``)."""
+
+    def __init__(self, plan: CorrelationPlan, inventory: InventoryIndex, scorer: Scorer | None = None) -> None:
+        self.plan = plan
+        self.inventory = inventory
+        self.scorer = scorer or Scorer(inventory)  # the signal's risk (docs/scoring.md)
+
+    def row(self, hit: dict[str, Any], event: dict[str, Any]) -> tuple[Any, ...]:
         tags, keys = self.plan.tags(hit)
         inv = self.inventory
         own = inv.host((event.get("host") or {}).get("name")) if own_host(event) else None
@@ -141,5 +186,5 @@ class Analyzer:
             known, canon,
             bool(known and is_service_account(known)), bool(canon and is_service_account(canon)),
             *principals[:4],
-            _json(ev), _json(hit),
+            _json(ev), _json({**hit, "risk": self.scorer.hit(hit)}),
         )

@@ -24,7 +24,6 @@ from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
 
 from schemas.config import JobConfig
 from udfs.correlate.rules import load_ruleset
-from udfs.score import score_alert
 
 DEAD_LETTER_TAG = OutputTag("dead-letter", Types.STRING())
 EVENTS_TAG = OutputTag("events", Types.STRING())
@@ -90,14 +89,44 @@ class _ScopedCounters:
             self.flat["technique_hits" if row[0] == "hit" else "binding_facts"].inc()
 
 
-def _match_drafts(config: JobConfig):  # -> (CorrelationPlan, MatchDrafts)
-    """The rule plan and what turns its JVM matches into the reference's drafts."""
+class NetworkHits(ProcessFunction):
+    """A network window's row (rule, group, end, count, bytes, times) -> its hit row, when the rule's
+    decision holds (:meth:`udfs.network.behavior.NetworkBehavior.window_hit`); few: one per window."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self.config = config
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.analyze import HitRows
+        from udfs.correlate.plan import CorrelationPlan
+        from udfs.link.inventory import load_inventory
+        from udfs.network.behavior import NetworkBehavior
+        from udfs.network.rules import load_network_rules
+        from udfs.score import Scorer
+
+        plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
+        inventory = load_inventory(self.config.assets_path)
+        self.rows = HitRows(plan, inventory, Scorer.from_config(self.config, inventory))
+        self.behavior = NetworkBehavior(load_network_rules(self.config.rules_dir))
+        self.hits = runtime_context.get_metrics_group().counter("network_hits")
+
+    def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
+        found = self.behavior.window_hit(value[0], value[1], value[2], value[3], value[4], value[5])
+        if found is not None:
+            self.hits.inc()
+            yield Row(*self.rows.row(*found))
+
+
+def _match_drafts(config: JobConfig):  # -> (CorrelationPlan, MatchDrafts, Scorer)
+    """The rule plan, what turns its JVM matches into the reference's drafts, and the alert scorer."""
     from udfs.correlate.plan import CorrelationPlan
     from udfs.correlate.sql.drafts import MatchDrafts
     from udfs.link.inventory import load_inventory
+    from udfs.score import Scorer
 
     plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
-    return plan, MatchDrafts(plan.specs(), load_inventory(config.assets_path))
+    inventory = load_inventory(config.assets_path)
+    return plan, MatchDrafts(plan.specs(), inventory), Scorer.from_config(config, inventory)
 
 
 class MatchAlerts(MapFunction):
@@ -107,12 +136,12 @@ class MatchAlerts(MapFunction):
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.drafts = _match_drafts(self.config)[1]
+        _, self.drafts, self.scorer = _match_drafts(self.config)
         self.alerts = runtime_context.get_metrics_group().counter("alerts")
 
     def map(self, value: Row) -> str:  # type: ignore[override]
         self.alerts.inc()
-        return _json(score_alert(self.drafts.draft(value)))
+        return _json(self.scorer.alert(self.drafts.draft(value)))
 
 
 class ChainedMatches(ProcessFunction):
@@ -125,7 +154,7 @@ class ChainedMatches(ProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         from udfs.correlate.sql.chains import ChainRows
 
-        plan, self.drafts = _match_drafts(self.config)
+        plan, self.drafts, self.scorer = _match_drafts(self.config)
         self.chains = ChainRows(plan)
         self.silent = plan.silent
         self.alerts = runtime_context.get_metrics_group().counter("alerts")
@@ -134,7 +163,7 @@ class ChainedMatches(ProcessFunction):
         draft = self.drafts.draft(value)
         if draft["rule_id"] not in self.silent:
             self.alerts.inc()
-            yield ALERTS_TAG, _json(score_alert(draft))
+            yield ALERTS_TAG, _json(self.scorer.alert(draft))
         for row in self.chains.rows(draft):
             yield Row(*row)
 
@@ -250,7 +279,17 @@ class Correlator(KeyedProcessFunction):
 
 
 class ScoreFunction(MapFunction):
+    """A Python-path draft -> the scored alert, as JSON (:meth:`udfs.score.Scorer.alert`)."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self.config = config
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.score import Scorer
+
+        self.scorer = Scorer.from_config(self.config)
+
     def map(self, value: dict[str, Any]) -> str:  # type: ignore[override]
-        return _json(score_alert(value))
+        return _json(self.scorer.alert(value))
 
 

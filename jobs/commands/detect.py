@@ -1,9 +1,10 @@
 """``ttpflow detect --rules PATH... INPUT...``: telemetry files in, technique hits out.
 
-Normalizes each input with the job's normalizer, runs the job's detector (technique maps, the
-project's own Sigma pack unless ``--no-default-rules``, and every rule under ``--rules``) and prints
-one hit per line (JSON) on stdout. A summary goes to stderr: events, dead letters, hits per rule,
-and the rule load report. Exit code 0 even when nothing matched; 2 for a usage error.
+Normalizes each input with the job's normalizer, runs the job's detector (the bundled rule packs,
+technique maps and Sigma, unless ``--no-default-rules``; the pack of ``--rules-dir``; every rule under
+``--rules``), deduplicates the hits of rules that ask for it (``udfs.detect.dedupe``) and prints one
+hit per line (JSON) on stdout. A summary goes to stderr: events, dead letters, hits per rule and per
+technique, and the rule load report. Exit code 0 even when nothing matched; 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,10 @@ import orjson
 import yaml
 
 from jobs.errors import UserError
-from udfs.detect.detector import DEFAULT_RULES_DIR, Detector, load_detector
+from schemas.rules import duration_ms
+from udfs.detect.catalog import Catalog
+from udfs.detect.dedupe import HitDeduplicator
+from udfs.detect.detector import DEFAULT_RULES_DIR, Detector, dedupe_windows, load_detector
 from udfs.detect.sigma.engine import SigmaEngine
 from udfs.detect.sigma.loader import RULE_SUFFIXES, RulePathError
 from udfs.normalize import registry
@@ -44,14 +49,23 @@ def register(subparsers: Any) -> None:
         help=f"fix the input format instead of detecting it: {', '.join(registry.names())}",
     )
     parser.add_argument(
-        "--no-default-rules", action="store_true", help="do not load the project's own Sigma pack (rules/sigma)"
+        "--no-default-rules",
+        action="store_true",
+        help="load none of the bundled rule packs (Sigma and technique maps); --rules-dir and --rules still apply",
     )
     parser.add_argument(
         "--rules-dir",
-        default=str(DEFAULT_RULES_DIR),
+        default=None,
         metavar="DIR",
-        help="the project rules folder (technique maps, own Sigma pack)",
+        help=f"a rules folder (technique_maps/, sigma/, correlations/) instead of the bundled {DEFAULT_RULES_DIR}",
     )
+    parser.add_argument(
+        "--dedupe",
+        metavar="WINDOW",
+        help="keep one hit per rule, entity (host, else user) and WINDOW (e.g. 1h) for every rule that names "
+        "no window of its own (technique maps: dedupe:, Sigma: ttpflow.dedupe)",
+    )
+    parser.add_argument("--no-dedupe", action="store_true", help="print every hit, even of rules that ask for dedupe")
     parser.set_defaults(func=run)
 
 
@@ -110,20 +124,22 @@ def run(args: argparse.Namespace) -> int:
         normalizer = Normalizer(args.fmt)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    rules_dir = rules_dir_of(args)
     started = time.perf_counter()
     try:
         detector = load_detector(
-            args.rules_dir,
+            rules_dir,
             rules,
-            own_sigma=not args.no_default_rules,
             placeholders=load_placeholders(args.placeholders),
             cache_dir=not args.no_cache,
         )
+        deduper = deduplicator(args, rules_dir, rules)
     except RulePathError as exc:
         raise UserError(str(exc)) from None
     load_s = time.perf_counter() - started
     counts: Counter[str] = Counter()
     titles: dict[str, str] = {}
+    techniques: Counter[str] = Counter()
     events = dead = 0
     out = sys.stdout.buffer
     started = time.perf_counter()
@@ -136,29 +152,68 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 events += 1
                 for hit in detector.detect(outcome.event):
+                    if not deduper.keep(hit):
+                        continue
                     counts[hit["rule_id"]] += 1
-                    titles[hit["rule_id"]] = hit["rule_title"]
+                    titles.setdefault(hit["rule_id"], hit["rule_title"])
+                    techniques.update(hit["techniques"])
                     out.write(orjson.dumps(hit) + b"\n")
     except RecordFileError as exc:
         raise UserError(str(exc)) from None
     finally:
         out.flush()
-    print(summary(detector, events, dead, counts, titles, load_s, time.perf_counter() - started), file=sys.stderr)
+    tally = Tally(counts, titles, techniques, deduper.dropped)
+    print(summary(detector, events, dead, tally, load_s, time.perf_counter() - started), file=sys.stderr)
     return 0
 
 
+def rules_dir_of(args: argparse.Namespace) -> Path | None:
+    """The rule pack: ``--rules-dir``, else the bundled one unless ``--no-default-rules``."""
+    if args.rules_dir:
+        if not Path(args.rules_dir).is_dir():
+            raise UserError(f"--rules-dir {args.rules_dir}: no such directory")
+        return Path(args.rules_dir)
+    return None if args.no_default_rules else DEFAULT_RULES_DIR
+
+
+def deduplicator(args: argparse.Namespace, rules_dir: Path | None, rules: list[str]) -> HitDeduplicator:
+    if args.no_dedupe:
+        return HitDeduplicator({})
+    try:
+        default = duration_ms(args.dedupe) if args.dedupe else None
+    except ValueError as exc:
+        raise UserError(f"--dedupe: {exc}") from None
+    if default is not None and default <= 0:
+        raise UserError(f"--dedupe: a window must be positive, got {args.dedupe!r}")
+    return HitDeduplicator(dedupe_windows(rules_dir, rules), default)
+
+
+@dataclass
+class Tally:
+    """What the summary counts: hits kept per rule (with the rule's title) and per technique, and
+    hits dropped by deduplication per rule."""
+
+    rules: Counter[str]
+    titles: dict[str, str]
+    techniques: Counter[str]
+    dropped: Counter[str]
+
+
+def technique_title(catalog: Catalog, tid: str) -> str:
+    name = catalog.name(tid)
+    parent = catalog.name(tid.split(".", 1)[0]) if "." in tid else None
+    if name and parent:
+        return f"{parent}: {name}"
+    return name or parent or "(not in the ATT&CK catalog)"
+
+
 def summary(
-    detector: Detector,
-    events: int,
-    dead: int,
-    counts: Counter[str],
-    titles: dict[str, str],
-    load_s: float,
-    run_s: float,
+    detector: Detector, events: int, dead: int, tally: Tally, load_s: float, run_s: float, top: int = 20
 ) -> str:
+    dropped = sum(tally.dropped.values())
     lines = [
-        f"events: {events} normalized, {dead} dead-lettered; hits: {sum(counts.values())} "
-        f"from {len(counts)} rules; {run_s:.2f}s"
+        f"events: {events} normalized, {dead} dead-lettered; hits: {sum(tally.rules.values())} "
+        f"from {len(tally.rules)} rules" + (f" ({dropped} more deduplicated)" if dropped else "") + f"; {run_s:.2f}s"
     ]
     for engine in (m for m in detector.matchers if isinstance(m, SigmaEngine)):
         report = engine.report
@@ -167,8 +222,17 @@ def summary(
             f"{len(report.unsupported)} unsupported, {len(report.disabled)} need placeholders "
             f"(details: ttpflow rules check)"
         )
-    for rule_id, count in counts.most_common(20):
-        lines.append(f"  {count:6d}  {titles[rule_id]}  [{rule_id}]")
-    if len(counts) > 20:
-        lines.append(f"  ... and {len(counts) - 20} more rules")
+    if tally.rules:
+        lines.append("hits by rule:")
+    for rule_id, count in tally.rules.most_common(top):
+        more = f" (+{tally.dropped[rule_id]} deduplicated)" if tally.dropped[rule_id] else ""
+        lines.append(f"  {count:6d}  {tally.titles[rule_id]}  [{rule_id}]{more}")
+    if len(tally.rules) > top:
+        lines.append(f"  ... and {len(tally.rules) - top} more rules")
+    if tally.techniques:
+        lines.append("hits by technique (a hit counts once for each technique it names):")
+    for tid, count in tally.techniques.most_common(top):
+        lines.append(f"  {count:6d}  {tid}  {technique_title(detector.catalog, tid)}")
+    if len(tally.techniques) > top:
+        lines.append(f"  ... and {len(tally.techniques) - top} more techniques")
     return "\n".join(lines)

@@ -2,7 +2,9 @@
 
 One normalized event per line on stdout, dead letters to ``--dead-letter`` (JSON lines), and a
 summary per format (read, normalized, dead-lettered by reason) on stderr. Exit code 0 even when
-records were dead-lettered (that is data, not a failure); 2 for a usage error.
+records were dead-lettered (that is data, not a failure); 2 for a usage error. Files are read as
+the job reads them (:mod:`udfs.normalize.files`: a line is a record unless the whole file is one
+container), and dead letters are the job's, ``--dead-letter-max-bytes`` included.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from jobs.errors import UserError
+from jobs.options import add_dead_letter_max_bytes
 from udfs.normalize import registry
 from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.normalizer import Normalizer
@@ -37,12 +40,13 @@ def register(subparsers: Any) -> None:
         help=f"fix the format instead of detecting it: {', '.join(registry.names())}",
     )
     parser.add_argument("--dead-letter", metavar="PATH", help="write dead letters here (JSON lines)")
+    add_dead_letter_max_bytes(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        normalizer = Normalizer(args.fmt)
+        normalizer = Normalizer(args.fmt, dead_letter_max_bytes=args.dead_letter_max_bytes)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     missing = [p for p in args.paths if not Path(p).is_file()]
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         dead_fh = _open_dead_letters(args.dead_letter, stack)
         try:
             for path in args.paths:
-                for payload, origin in iter_records(path):
+                for payload, origin in iter_records(path, note=_note):
                     outcome = normalizer.normalize(payload, origin)
                     stats.count(outcome)
                     if outcome.event is not None:
@@ -69,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if stats.dead and not args.dead_letter:
         print(f"{stats.dead} dead letters not kept: pass --dead-letter PATH to keep them", file=sys.stderr)
     return 0
+
+
+def _note(text: str) -> None:
+    print(f"ttpflow normalize: {text}", file=sys.stderr)
 
 
 def _open_dead_letters(path: str | None, stack: contextlib.ExitStack) -> IO[bytes] | None:

@@ -2,15 +2,21 @@
 
 ``--dead-letter PATH`` (repeatable) re-injects dead letters after a parser fix: each line of a
 dead-letter file gives back the original payload (``raw``, base64-decoded when ``raw_encoding`` is
-``base64``), checked against its ``raw_sha256`` before it is sent.
+``base64``), checked against its ``raw_sha256`` (and ``sha256`` and ``length``) before it is sent.
+
+A truncated dead letter (a payload larger than the job's ``--dead-letter-max-bytes``) kept only the
+payload's first bytes: it cannot give back the original, so replay refuses it, naming the line,
+unless told what to do: ``--truncated skip`` leaves such letters out, ``--truncated prefix``
+publishes the kept prefix (which will usually dead-letter again, as ``not_json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from udfs.normalize.files import RecordFileError, iter_records
 from udfs.normalize.rawjson import raw_sha256
 
 DEFAULT_BOOTSTRAP = "localhost:9092"
+TRUNCATED_CHOICES = ("refuse", "skip", "prefix")
 
 
 class ReplayInputError(TtpflowError, ValueError):
@@ -44,11 +51,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--dead-letter", action="append", default=[], metavar="PATH", help="a dead-letter file to re-inject"
     )
+    parser.add_argument(
+        "--truncated", choices=TRUNCATED_CHOICES, default="refuse",
+        help="dead letters that kept only a prefix of their payload: refuse (default: stop before sending "
+             "anything), skip them, or publish the prefix",
+    )
     parser.set_defaults(func=run)
 
 
-def dead_letter_payload(line: bytes, where: str) -> bytes:
-    """The original bytes a dead-letter line kept, verified against its hash."""
+def dead_letter_payload(line: bytes, where: str, truncated: str = "refuse") -> bytes | None:
+    """The original bytes a dead-letter line kept, verified against its hashes; for a truncated
+    letter, per ``truncated``: refuse (raise), skip (None) or its prefix."""
     try:
         letter = DeadLetter.model_validate(orjson.loads(line))
     except orjson.JSONDecodeError as exc:
@@ -61,24 +74,43 @@ def dead_letter_payload(line: bytes, where: str) -> bytes:
         payload = letter.payload()
     except ValueError as exc:  # bad base64
         raise ReplayInputError(f"{where}: raw is not valid {letter.raw_encoding}: {exc}") from None
-    if raw_sha256(payload) != letter.raw_sha256:
+    if letter.truncated:
+        if truncated == "refuse":
+            raise ReplayInputError(
+                f"{where}: a truncated dead letter: it kept the first {len(payload)} of {letter.length} bytes "
+                f"(sha256 {letter.sha256}), so the original cannot be replayed; fetch it from the source by "
+                "its origin, or pass --truncated skip (leave such letters out) or --truncated prefix "
+                "(publish the kept bytes)"
+            )
+        if letter.length is not None and len(payload) >= letter.length:
+            raise ReplayInputError(f"{where}: truncated, yet raw holds {len(payload)} of {letter.length} bytes; "
+                                   "was the file edited?")
+        return payload if truncated == "prefix" else None
+    if raw_sha256(payload) != letter.raw_sha256 or (
+        letter.sha256 is not None and hashlib.sha256(payload).hexdigest() != letter.sha256
+    ):
         raise ReplayInputError(f"{where}: raw does not match raw_sha256 {letter.raw_sha256}; was the file edited?")
+    if letter.length is not None and len(payload) != letter.length:
+        raise ReplayInputError(f"{where}: raw holds {len(payload)} bytes, length says {letter.length}")
     return payload
 
 
-def iter_dead_letters(path: str | Path) -> Iterator[bytes]:
+def iter_dead_letters(path: str | Path, truncated: str = "refuse") -> Iterator[bytes]:
     with Path(path).open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
-                yield dead_letter_payload(line, f"{path}:{number}")
+                payload = dead_letter_payload(line, f"{path}:{number}", truncated)
+                if payload is not None:
+                    yield payload
 
 
-def iter_payloads(paths: list[str], dead_letters: list[str]) -> Iterator[bytes]:
+def iter_payloads(paths: list[str], dead_letters: list[str], truncated: str = "refuse",
+                  note: Callable[[str], None] | None = None) -> Iterator[bytes]:
     for path in paths:
-        for payload, _origin in iter_records(path):
+        for payload, _origin in iter_records(path, note=note):
             yield payload
     for path in dead_letters:
-        yield from iter_dead_letters(path)
+        yield from iter_dead_letters(path, truncated)
 
 
 class Progress:
@@ -118,22 +150,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         # Counted first (reading is cheap next to publishing) so the bar has a total and bad input
         # stops the run before anything was sent.
-        total = sum(1 for _ in iter_payloads(args.paths, args.dead_letter))
+        total = largest = 0
+        for payload in iter_payloads(args.paths, args.dead_letter, args.truncated, _note):
+            total += 1
+            largest = max(largest, len(payload))
     except (RecordFileError, ReplayInputError) as exc:
         raise UserError(str(exc)) from None
-    producer = _producer(args.bootstrap_servers)
+    producer = _producer(args.bootstrap_servers, largest)
+    from kafka.errors import KafkaError
     failures: list[str] = []
     progress = Progress(total)
     interval = 1.0 / args.rate if args.rate else 0.0
     next_at = time.monotonic()
     try:
-        for payload in iter_payloads(args.paths, args.dead_letter):
+        for payload in iter_payloads(args.paths, args.dead_letter, args.truncated):
             if interval:
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 next_at = max(next_at + interval, time.monotonic() - 1.0)
-            producer.send(args.topic, value=payload).add_errback(lambda exc: failures.append(str(exc)))
+            try:
+                producer.send(args.topic, value=payload).add_errback(lambda exc: failures.append(str(exc)))
+            except KafkaError as exc:  # refused before sending (e.g. larger than the buffer): one record
+                failures.append(f"{type(exc).__name__}: {exc}")
             progress.step()
         producer.flush()
     finally:
@@ -146,11 +185,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _producer(bootstrap: str) -> Any:
+def _note(text: str) -> None:
+    print(f"ttpflow replay: {text}", file=sys.stderr)
+
+
+def _producer(bootstrap: str, largest: int = 0) -> Any:
     from kafka import KafkaProducer  # imported here: the other commands need no Kafka client
     from kafka.errors import KafkaError
 
+    # The client's own 1 MiB request cap would refuse a large record before the topic could say
+    # whether it takes it (max.message.bytes): size the request for the largest record to send.
+    request = max(1 << 20, largest + (64 << 10))
     try:
-        return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=5)
+        return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=5,
+                             max_request_size=request)
     except KafkaError as exc:
         raise UserError(f"cannot reach Kafka at {bootstrap}: {exc}") from None

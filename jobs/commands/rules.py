@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from jobs.commands.detect import load_placeholders
@@ -159,7 +160,25 @@ def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
     jvm = sum(1 for p in plan.paths if p.path == "jvm")
     lines.append(f"{len(plan.paths)} correlation rules: {jvm} in the JVM (Flink SQL), "
                  f"{len(plan.paths) - jvm} on the Python keyed operator")
+    lines += _network_text(rules_dir or DEFAULT_RULES_DIR)
     return "\n".join(lines)
+
+
+def _network_text(rules_dir: str | Path) -> list[str]:
+    """The network behaviour rules: where each is decided, and the SQL of the windowed ones."""
+    from udfs.network import sql as network_sql
+    from udfs.network.behavior import WINDOWED
+    from udfs.network.rules import load_network_rules
+
+    lines = []
+    for rule in load_network_rules(rules_dir):
+        if rule.analytic in WINDOWED:
+            lines.append(f"{rule.id}  [network:{rule.analytic}]  jvm: a tumbling window in Flink SQL, "
+                         "decided in Python when it closes")
+            lines.extend("    " + line for line in network_sql.window_sql(rule, "<its connections>").splitlines())
+        else:
+            lines.append(f"{rule.id}  [network:{rule.analytic}]  python: decided per connection in the analyze step")
+    return lines
 
 
 __all__ = ["explain_text", "register", "report_json", "report_text", "run_check"]

@@ -27,7 +27,8 @@ from udfs.testing.reference import reference_alerts
 T0 = 1_714_557_600_000
 BOUND_MS = 60_000
 SEEDS = (11, 23, 37)
-TECHNIQUES = ["T1055", "T1055.012", "T1071", "T1003", "T1021", "T1569", "T1082", "T1059.001", "T1486", "T1566"]
+TECHNIQUES = ["T1055", "T1055.012", "T1071", "T1003", "T1021", "T1569", "T1082", "T1059.001", "T1486", "T1566",
+              "T1027", "T1048"]
 LOLBINS = ["powershell.exe", "certutil.exe", "wmic.exe", "nltest.exe", "whoami.exe", "cmd.exe", "notepad.exe"]
 # Extra rules: every sequence feature on one side or the other of the JVM / Python line.
 SEQUENCES = {

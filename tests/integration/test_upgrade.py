@@ -176,23 +176,26 @@ def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_
     import shutil
 
     flink, opts = cluster
-    rules = tmp_path / "rules"
-    shutil.copytree(PROJECT_ROOT / "rules", rules)
-    (rules / "sequences" / "three_steps.yaml").write_text(THREE_STEPS)
-    plan = ttpflow("rules", "check", "--rules-dir", str(rules), "--explain").stdout
+    # Each release with its own bundled packs (as an upgrade ships them), plus a Python-path rule.
+    rules = {}
+    for name, tree in (("old", previous_tree), ("new", PROJECT_ROOT)):
+        rules[name] = tmp_path / f"rules-{name}"
+        shutil.copytree(tree / "rules", rules[name])
+        (rules[name] / "sequences" / "three_steps.yaml").write_text(THREE_STEPS)
+    plan = ttpflow("rules", "check", "--rules-dir", str(rules["new"]), "--explain").stdout
     assert any("test-seq-three" in line and "python" in line for line in plan.splitlines()), plan
     suffix = uuid.uuid4().hex[:8]
     topics = {k: f"ttpflow-pm-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
     for name in topics.values():
         create_kafka_topic(kafka_broker, name)
     job_args = [
-        "--rules-dir", str(rules),
         "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
         "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"pm-{suffix}",
         "--transactional-id-prefix", f"pm-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
         "--idleness", "5s",
     ]
-    old_job = _submit_release(flink, previous_tree, ["--bootstrap-servers", kafka_broker, *job_args])
+    old_job = _submit_release(flink, previous_tree, ["--bootstrap-servers", kafka_broker, "--rules-dir",
+                                                     str(rules["old"]), *job_args])
     flink.wait_running(old_job)
     # pm-1: injection, waiting for C2 (the JVM sequence); pm-3: injection and discovery, waiting for
     # C2 (the Python-path three-step sequence, and the JVM one too).
@@ -204,7 +207,8 @@ def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_
     assert json.loads((Path(savepoint) / SAVEPOINT_META).read_text())["state_format"] == 2
     assert consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=3) == []
 
-    job2 = ttpflow("resume", *opts, savepoint, "--bootstrap-servers", kafka_broker, "--", *job_args).stdout.strip()
+    job2 = ttpflow("resume", *opts, savepoint, "--bootstrap-servers", kafka_broker, "--", "--rules-dir",
+                   str(rules["new"]), *job_args).stdout.strip()
     try:
         flink.wait_running(job2)
         _produce(kafka_broker, topics["raw"], plain_event("pm-1b", T0 + 5 * MIN, "pm-1", "T1071"),

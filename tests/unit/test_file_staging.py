@@ -143,11 +143,16 @@ def test_concatenated_objects_keep_their_bytes_and_cloudtrail_objects_split(tmp_
     [(b'[{"a": 1}, {"b": ', "not closed"), (b"[1,]", "element 2 is empty"), (b"[1] [2]", "after the array"),
      (b'{\n"a": 1\n}\n\ngarbage\n', "line 5: not a JSON object"), (b'{\n"a": "x\n', "not closed")],
 )
-def test_broken_containers_name_file_and_place(tmp_path: Path, blob: bytes, match: str) -> None:
+def test_broken_containers_are_read_as_lines_and_say_why(tmp_path: Path, blob: bytes, match: str) -> None:
+    # Not a container as a whole: every non-blank line is a record (normalize dead-letters the
+    # fragments with their line numbers), and the note names the file and the place.
     path = tmp_path / "broken.json"
     path.write_bytes(blob)
-    with pytest.raises(files.RecordFileError, match=match):
-        list(iter_records(path))
+    notes: list[str] = []
+    got = list(iter_records(path, note=notes.append))
+    lines = blob.split(b"\n")
+    assert [(p, o.line) for p, o in got] == [(line, n) for n, line in enumerate(lines, 1) if line.strip()]
+    assert len(notes) == 1 and match in notes[0] and str(path) in notes[0], notes
 
 
 def test_outputs_are_gathered_in_part_order_and_alerts_sorted(tmp_path: Path) -> None:

@@ -47,11 +47,17 @@ def test_records_line_and_pretty_concatenated_objects(tmp_path: Path) -> None:
     assert [(p, o.line) for p, o in iter_records(pretty)] == [(b'{\n  "a": 1\n}', 2), (b'{\n  "b": 2\n}', 6)]
 
 
-def test_broken_container_names_file_and_line(tmp_path: Path) -> None:
+def test_broken_container_is_read_as_lines(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(b'[{"a": 1}, {"b": ')
-    with pytest.raises(RecordFileError, match=r"bad\.json"):
-        list(iter_records(bad))
+    assert [(p, o.line) for p, o in iter_records(bad)] == [(b'[{"a": 1}, {"b": ', 1)]
+
+
+def test_a_gz_file_that_is_not_gzip_names_the_file(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_bytes(b'{"a": 1}\n')
+    with pytest.raises(RecordFileError, match=r"fake\.jsonl\.gz: not a readable gzip file"):
+        list(iter_records(fake))
 
 
 def test_normalize_command_prints_events_and_summary(

@@ -118,10 +118,13 @@ def test_listed_event_maps_key_fields(file_name: str, index: int) -> None:
     assert original["Computer"] == "ws-01.corp.example"
     if "Data" in data and file_name == "windows_evtx.jsonl":
         # EVTX has only the unnamed <Data> items; they are joined into one "Data" text, as Sigma expects.
-        assert original["Data"] == data["Data"]
+        assert original.get("_untrimmed", {}).get("Data", original["Data"]) == data["Data"]
+        assert original["Data"] == data["Data"].strip()
         return
     for key, value in data.items():
-        assert original[key] == value, key
+        # Rules match trimmed values; the value as sent stays under _untrimmed (test_normalize_real_shapes).
+        assert original.get("_untrimmed", {}).get(key, original[key]) == value, key
+        assert original[key] == (value.strip() if isinstance(value, str) else value), key
 
 
 @pytest.mark.parametrize("file_name", sorted(FORMAT_OF))

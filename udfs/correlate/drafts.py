@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from udfs.correlate.records import Draft
+from udfs.score.assurance import auth_facts
 
 MAX_EVIDENCE = 32
 
@@ -22,7 +23,7 @@ def evidence_of(hit: dict[str, Any]) -> dict[str, Any]:
     criticality = (event.get("host") or {}).get("criticality")
     if criticality is None:
         criticality = link.get("criticality")
-    return {
+    entry = {
         "timestamp_ms": hit["timestamp_ms"],
         "event_id": event.get("id"),
         "raw_sha256": event.get("raw_sha256") or hit.get("hit_id", "").split(":", 1)[0],
@@ -34,6 +35,10 @@ def evidence_of(hit: dict[str, Any]) -> dict[str, Any]:
         "user": link.get("user") or hit.get("user"),
         "asset_criticality": criticality,
     }
+    auth = auth_facts(event)  # sign-in facts for identity assurance (udfs.score); most events have none
+    if auth is not None:
+        entry["authentication"] = auth
+    return entry
 
 
 def with_step(evidence: dict[str, Any], step: str) -> dict[str, Any]:
@@ -41,14 +46,25 @@ def with_step(evidence: dict[str, Any], step: str) -> dict[str, Any]:
 
 
 def entity_type(group_by: str | list[str], group: dict[str, str]) -> str:
-    """``host`` or ``user``: what kind of entity the group names (the alert model knows these two)."""
+    """``host``, ``user``, ``ip`` or ``cloud_principal``: what kind of entity the group names. A host
+    field anywhere in the group makes it a host; only address fields make it an ip."""
     if group_by == "entity":
         return "host" if group.get("_kind") != "user" else "user"
     if group_by in ("host", "user"):
         return str(group_by)
-    fields = [group_by] if isinstance(group_by, str) else group_by
+    fields = [f.lower() for f in ([group_by] if isinstance(group_by, str) else group_by)]
     hostish = ("host", "computer", "workstation", "device", "hostname")
-    return "host" if any(any(h in f.lower() for h in hostish) for f in fields) else "user"
+    if any(any(h in f for h in hostish) for f in fields):
+        return "host"
+    if fields and all(f.rsplit(".", 1)[-1] in _IP_FIELDS for f in fields):
+        return "ip"
+    if any(any(p in f for p in ("principal", "arn", "useridentity")) for f in fields):
+        return "cloud_principal"
+    return "user"
+
+
+_IP_FIELDS = frozenset({"ip", "src_ip", "dst_ip", "dest_ip", "source_ip", "destination_ip", "client_ip",
+                        "ipaddress", "sourceipaddress", "id.orig_h", "orig_h", "resp_h", "address"})
 
 
 def entity_text(group: dict[str, str]) -> str:

@@ -47,6 +47,8 @@ class Hit(TypedDict):
     matched_fields: NotRequired[list[str]]
     rule_techniques: NotRequired[list[str] | None]
     tags: NotRequired[list[str] | None]
+    details: NotRequired[dict[str, Any] | None]  # network behaviour hits: what was seen, explained
+    risk: NotRequired[dict[str, Any] | None]  # the hit's severity (udfs.score), on signals
 
 
 class Evidence(TypedDict):
@@ -61,6 +63,7 @@ class Evidence(TypedDict):
     user: str | None
     asset_criticality: str | None
     step: NotRequired[str]
+    authentication: NotRequired[dict[str, Any]]  # sign-in facts (udfs.score.assurance), when the event has them
 
 
 class SequenceFacts(TypedDict):

@@ -1,7 +1,8 @@
 """The detect stage: one normalized event in, zero or more technique hits out.
 
-Sources of hits, in this order: ids the event already carries (EDR alerts), technique maps, and
-compiled Sigma rules (``udfs.detect.sigma.engine``, plugged in through ``matchers``).
+Sources of hits, in this order: ids the event already carries (EDR alerts), technique maps (on the
+event kinds each entry applies to), and compiled Sigma rules (``udfs.detect.sigma.engine``, plugged in
+through ``matchers``). Stateless: deduplication (:mod:`udfs.detect.dedupe`) is the caller's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from udfs.detect.catalog import Catalog, default_catalog
+from udfs.detect.dedupe import sigma_dedupe_windows
 from udfs.detect.technique_map import TechniqueMap, load_technique_map
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -60,12 +62,11 @@ class Detector:
                 )
             )
         for tmap in self.technique_maps:
-            entry = tmap.lookup(event)
+            entry = tmap.lookup(event)  # only on the event kinds the entry applies to
             if entry is not None:
-                title = f"{tmap.field} maps to {', '.join(entry.techniques)}"
                 hits.append(
                     self._hit(
-                        event, f"map:{tmap.map_id}", title, "technique_map", entry.level, entry.techniques, [tmap.field]
+                        event, tmap.rule_id, tmap.title, "technique_map", entry.level, entry.techniques, [tmap.field]
                     )
                 )
         for matcher in self.matchers:
@@ -123,19 +124,50 @@ class Detector:
         }
 
 
-def load_technique_maps(rules_dir: Path) -> list[TechniqueMap]:
-    return [load_technique_map(p) for p in sorted((rules_dir / "technique_maps").glob("*.yaml"))]
+def load_technique_maps(rules_dir: Path | str | None) -> list[TechniqueMap]:
+    if rules_dir is None:
+        return []
+    return [load_technique_map(p) for p in sorted((Path(rules_dir) / "technique_maps").glob("*.yaml"))]
+
+
+def sigma_rule_paths(
+    rules_dir: Path | str | None, sigma_paths: Sequence[Path | str] = (), *, own_sigma: bool = True
+) -> list[Path]:
+    """The Sigma rule paths a detector loads: the pack's own (``<rules_dir>/sigma`` and the base rules
+    inside ``<rules_dir>/correlations``) unless ``own_sigma`` is off or there is no pack, then ``sigma_paths``."""
+    paths: list[Path] = []
+    pack = Path(rules_dir) if rules_dir is not None and own_sigma else None
+    if pack is not None and (pack / "sigma").is_dir():
+        paths.append(pack / "sigma")
+    # Correlation rule files may carry the base rules they correlate (the Sigma specification's layout).
+    if pack is not None and (pack / "correlations").is_dir():
+        paths += [p for p in sorted((pack / "correlations").glob("*.yml")) if "detection:" in p.read_text()]
+    paths.extend(Path(p) for p in sigma_paths)
+    return paths
+
+
+def dedupe_windows(rules_dir: Path | str | None, sigma_paths: Sequence[Path | str] = (), *,
+                   own_sigma: bool = True) -> dict[str, int]:
+    """Rule id -> window (ms) of each rule that :func:`load_detector` loads with the same arguments
+    and that asks for deduplication (:mod:`udfs.detect.dedupe`)."""
+    from udfs.detect.sigma.loader import find_rule_files
+
+    windows = {m.rule_id: m.dedupe_ms for m in load_technique_maps(rules_dir) if m.dedupe_ms}
+    files = find_rule_files(sigma_rule_paths(rules_dir, sigma_paths, own_sigma=own_sigma))
+    windows.update(sigma_dedupe_windows(files))
+    return windows
 
 
 def load_detector(
-    rules_dir: Path | str = DEFAULT_RULES_DIR,
+    rules_dir: Path | str | None = DEFAULT_RULES_DIR,
     sigma_paths: Sequence[Path | str] = (),
     *,
     own_sigma: bool = True,
     placeholders: dict[str, list[str]] | None = None,
     cache_dir: Path | bool | None = True,
 ) -> Detector:
-    """Technique maps and Sigma rules: the project's own pack (``rules/sigma``) plus ``sigma_paths``.
+    """Technique maps and Sigma rules: the pack in ``rules_dir`` (its maps, its own Sigma rules
+    ``rules/sigma``) plus ``sigma_paths``. ``rules_dir=None``: no pack at all, only ``sigma_paths``.
 
     Rules that cannot load are reported by ``ttpflow rules check``; here they are left out so that a
     job never stops for one bad community rule (the load report is on ``detector.sigma.report``).
@@ -143,14 +175,7 @@ def load_detector(
     from udfs.detect.sigma.engine import SigmaEngine
     from udfs.detect.sigma.loader import load_rules
 
-    rules_dir = Path(rules_dir)
-    paths: list[Path] = []
-    if own_sigma and (rules_dir / "sigma").is_dir():
-        paths.append(rules_dir / "sigma")
-    # Correlation rule files may carry the base rules they correlate (the Sigma specification's layout).
-    if own_sigma and (rules_dir / "correlations").is_dir():
-        paths += [p for p in sorted((rules_dir / "correlations").glob("*.yml")) if "detection:" in p.read_text()]
-    paths.extend(Path(p) for p in sigma_paths)
+    paths = sigma_rule_paths(rules_dir, sigma_paths, own_sigma=own_sigma)
     catalog = default_catalog()
     detector = Detector(technique_maps=load_technique_maps(rules_dir), catalog=catalog)
     if paths:

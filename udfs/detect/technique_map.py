@@ -1,4 +1,10 @@
-"""Technique maps: a field's value (e.g. a process image name) directly names ATT&CK techniques."""
+"""Technique maps: a field's value (e.g. a process image name) directly names ATT&CK techniques.
+
+A map applies to the event kinds it names (by default, for a ``process.*`` field, process creation:
+:data:`DEFAULT_MAP_EVENT_KINDS`; for any other field every event), each entry to its own kinds when it
+names them, so that ``powershell.exe`` means T1059.001 where PowerShell starts, not on every image
+load, registry write or pipeline event of a PowerShell process.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +12,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from schemas.rules import DEFAULT_MAP_EVENT_KINDS, TechniqueMapEntry, TechniqueMapFile
+from udfs.detect.event_kinds import KindFilter
+from udfs.errors import Location
+from udfs.rulefile import RuleFileError, line_of, load_yaml_model
 
-from schemas.event import Threat
-from udfs.rulefile import RuleFileError, load_yaml_model
-
-__all__ = ["RuleFileError", "TechniqueMap", "load_technique_map"]
-
-LEVELS = ("informational", "low", "medium", "high", "critical")
-
-
-class TechniqueMapEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    match: list[str] = Field(min_length=1)
-    techniques: list[str] = Field(min_length=1)
-    level: str = "medium"
-
-    @field_validator("techniques")
-    @classmethod
-    def _ids(cls, ids: list[str]) -> list[str]:
-        return Threat(technique_ids=ids).technique_ids
-
-    @field_validator("level")
-    @classmethod
-    def _level(cls, level: str) -> str:
-        if level not in LEVELS:
-            raise ValueError(f"expected one of {', '.join(LEVELS)}")
-        return level
+__all__ = [
+    "DEFAULT_MAP_EVENT_KINDS", "MapEntry", "RuleFileError", "TechniqueMap", "TechniqueMapEntry", "TechniqueMapFile",
+    "load_technique_map",
+]
 
 
-class TechniqueMapFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: str = Field(pattern="^technique_map$")
-    id: str
-    field: str = Field(description="dotted path into the event, e.g. process.name")
-    entries: list[TechniqueMapEntry]
+@dataclass(frozen=True)
+class MapEntry:
+    techniques: list[str]
+    level: str
+    kinds: KindFilter
 
 
 @dataclass(frozen=True)
 class TechniqueMap:
     map_id: str
     field: str
-    index: dict[str, TechniqueMapEntry]  # lower-cased match value -> entry
+    index: dict[str, tuple[MapEntry, ...]]  # lower-cased match value -> entries, in file order
+    title: str = ""
+    dedupe_ms: int | None = None
 
-    def lookup(self, event: dict[str, Any]) -> TechniqueMapEntry | None:
+    @property
+    def rule_id(self) -> str:
+        return f"map:{self.map_id}"
+
+    def lookup(self, event: dict[str, Any]) -> MapEntry | None:
         value: Any = event
         for part in self.field.split("."):
             if not isinstance(value, dict):
@@ -57,14 +50,30 @@ class TechniqueMap:
             value = value.get(part)
         if not isinstance(value, str):
             return None
-        base = value.replace("\\", "/").rsplit("/", 1)[-1].lower()
-        return self.index.get(base)
+        entries = self.index.get(value.replace("\\", "/").rsplit("/", 1)[-1].lower())
+        if entries is None:  # most events: no kind test at all
+            return None
+        return next((e for e in entries if e.kinds.matches(event)), None)
 
 
 def load_technique_map(path: Path) -> TechniqueMap:
     parsed = load_yaml_model(path, TechniqueMapFile)
-    index: dict[str, TechniqueMapEntry] = {}
-    for entry in parsed.entries:
-        for name in entry.match:
-            index[name.lower()] = entry
-    return TechniqueMap(parsed.id, parsed.field, index)
+    index: dict[str, tuple[MapEntry, ...]] = {}
+    kinds_of: dict[str, list[tuple[int, set[str]]]] = {}
+    for i, raw in enumerate(parsed.entries):
+        kinds = raw.event_kinds or parsed.kinds
+        entry = MapEntry(raw.techniques, raw.level, KindFilter.of(kinds))
+        for name in raw.match:
+            key = name.lower()
+            for j, theirs in kinds_of.get(key, []):
+                # Two entries for one name must not both apply to an event: the second would never fire.
+                if "any" in theirs or "any" in kinds or theirs & set(kinds):
+                    raise RuleFileError(
+                        f"{name!r} is already mapped by entry {j} for the same event kinds "
+                        f"({', '.join(sorted(theirs & set(kinds)) or ['any'])})",
+                        location=Location(str(path), line_of(path.read_text(), ("entries", i, "match")),
+                                          f"entries.{i}.match"),
+                    )
+            kinds_of.setdefault(key, []).append((i, set(kinds)))
+            index[key] = (*index.get(key, ()), entry)
+    return TechniqueMap(parsed.id, parsed.field, index, parsed.rule_title, parsed.dedupe_ms)

@@ -19,7 +19,7 @@ from typing import Any
 
 from udfs.link.canonical import bindable_ip, canonical_host, canonical_user, is_service_account, user_alias
 
-NETWORK_SENSORS = frozenset({"zeek", "suricata"})  # their host field (if any) is the sensor, not a party
+NETWORK_SENSORS = frozenset({"zeek", "suricata", "network_behavior"})  # host field: the sensor, not a party
 INTERACTIVE_LOGONS = frozenset({
     "Interactive", "RemoteInteractive", "CachedInteractive", "CachedRemoteInteractive", "Unlock", "CachedUnlock",
     "2", "10", "11", "12", "7", "13",

@@ -20,13 +20,19 @@ D = dict[str, Any]
 
 # key=value, key="quoted value", key='quoted user-space message'
 _KV = re.compile(r"""([A-Za-z_][\w-]*)=("[^"]*"|'[^']*'|\S*)""")
-# The colon after the header is missing in some daemon records (DAEMON_CONFIG on RHEL 7).
-_HEADER = re.compile(r"^(?:node=(\S+)\s+)?type=(\S+)\s+msg=audit\((\d+(?:\.\d+)?):(\d+)\):?\s*(.*)$", re.DOTALL)
+# The colon after the header is missing in some daemon records (DAEMON_CONFIG on RHEL 7); AUOMS (the
+# Azure Monitor audit plugin) writes ``audit(...)`` without ``msg=``: ``type=AUOMS_EXECVE audit(t:s): ...``.
+_HEADER = re.compile(
+    r"^(?:node=(\S+)\s+)?type=(\S+)\s+(?:msg=)?audit\((\d+(?:\.\d+)?):(\d+)\):?\s*(.*)$", re.DOTALL
+)
 # Fields the kernel hex-encodes when the value holds a space, quote or control character.
 _HEX_FIELDS = frozenset(
     {"exe", "comm", "cwd", "name", "proctitle", "cmd", "acct", "path", "data", "key", "old", "new", "ocomm"}
 )
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
+# AUOMS quotes the whole command line without escaping the quotes inside it: the value runs to the
+# last quote that is followed by another ``key=`` or the end of the record.
+_CMDLINE = re.compile(r'(?:^|\s)cmdline="(.*?)"(?=\s+[A-Za-z_][\w-]*=|\s*$)', re.DOTALL)
 
 
 @dataclass
@@ -62,6 +68,11 @@ def parse_kv(body: str) -> D:
     if "\x1d" in body:  # log_format=ENRICHED: interpreted names after a group separator
         body, _, enriched = body.partition("\x1d")
     out: D = {}
+    if 'cmdline="' in body:
+        match = _CMDLINE.search(body)
+        if match is not None:
+            out["cmdline"] = match.group(1)
+            body = body[: match.start()] + " " + body[match.end() :]
     for key, raw in _KV.findall(body):
         if raw[:1] == "'" and key == "msg":
             out.update(parse_kv(raw[1:-1]))
@@ -80,7 +91,7 @@ def parse_kv(body: str) -> D:
 def parse_line(line: str, fmt: str) -> tuple[str | None, str, int, str, D]:
     """(node, type, time_ms, serial, fields) of one ``type=... msg=audit(...)`` line."""
     match = _HEADER.match(line.strip())
-    if match is None and "msg=audit(" not in line:
+    if match is None and "audit(" not in line:
         raise NormalizeError(
             "missing_field", f"msg=audit(<time>:<serial>): required, missing in {line[:60]!r}", source_format=fmt
         )
@@ -199,7 +210,10 @@ _IAM_TYPES = {
     "ACCT_LOCK": ["user", "change"],
     "ACCT_UNLOCK": ["user", "change"],
 }
-_UNSET_ID = "4294967295"  # auid/ses of a process no login session owns
+_UNSET_IDS = frozenset({"4294967295", "-1"})  # auid/ses of a process no login session owns (AUOMS: -1)
+# Records that describe the acting process and its system call: the kernel's SYSCALL, and AUOMS's
+# own aggregates, which carry the syscall by name plus ``cmdline`` and ``cwd`` in one record.
+_SYSCALL_TYPES = ("SYSCALL", "AUOMS_EXECVE", "AUOMS_SYSCALL", "AUOMS_SYSCALL_FRAGMENT")
 
 
 def _user(fields: D) -> D | None:
@@ -208,11 +222,12 @@ def _user(fields: D) -> D | None:
     name = soft_str(fields.get("acct")) or soft_str(fields.get("UID")) or soft_str(fields.get("id"))
     if name and name.isdigit() and "id" in fields and "acct" not in fields:
         uid, name = name, None  # ADD_USER's id=1000 is a uid, not a name
-    uid = uid if uid != _UNSET_ID else None
+    name = name or soft_str(fields.get("user"))  # AUOMS: the uid's name
+    uid = uid if uid not in _UNSET_IDS else None
     if not (uid or name):
         return None
     privileged = True if uid == "0" or soft_str(fields.get("euid")) == "0" or name == "root" else None
-    audit_user = auid if auid and auid != _UNSET_ID and auid != uid else None
+    audit_user = auid if auid and auid not in _UNSET_IDS and auid != uid else None
     return flat(
         {
             "name": name or ("root" if uid == "0" else None),
@@ -242,7 +257,10 @@ def to_draft(ev: AuditEvent, *, fmt: str, version: str, raw_sha256: str, origin:
     if not ev.records:
         raise NormalizeError("missing_field", "$: no audit record in the event", source_format=fmt)
     main = ev.records[0]
-    syscall = ev.first("SYSCALL") or {}
+    syscall = ev.first("SYSCALL")
+    if syscall is None and main.type.startswith("AUOMS_"):
+        syscall = next((r.fields for r in ev.records if r.type in _SYSCALL_TYPES), None)
+    syscall = syscall or {}
     acting = syscall or main.fields
     out: D = {
         "timestamp_ms": ev.time_ms,
@@ -270,6 +288,9 @@ def to_draft(ev: AuditEvent, *, fmt: str, version: str, raw_sha256: str, origin:
             args = [str(execve.get(f"a{i}", "")) for i in range(min(count, 4096))]
         process["args"] = [str(a) for a in args] or None
         process["command_line"] = " ".join(process["args"] or []) or None
+    cmdline = soft_str(acting.get("cmdline"))  # AUOMS renders the whole command line itself
+    if cmdline and not process.get("command_line"):
+        process["command_line"] = cmdline
     title = ev.first("PROCTITLE")
     if title is not None and not process.get("command_line"):
         argv = title.get("ARGV")
@@ -279,6 +300,8 @@ def to_draft(ev: AuditEvent, *, fmt: str, version: str, raw_sha256: str, origin:
     cwd = ev.first("CWD")
     if cwd is not None:
         process["working_directory"] = soft_str(cwd.get("cwd"))
+    elif "cwd" in acting:
+        process["working_directory"] = soft_str(acting.get("cwd"))
     if main.type == "USER_CMD":
         process["command_line"] = soft_str(main.fields.get("cmd"))
     out["process"] = flat(process)
@@ -341,6 +364,6 @@ def _auth(main: AuditRecord, out: D) -> None:
         {
             "method": soft_str(fields.get("op")),
             "outcome": out["event"].get("outcome"),
-            "session_id": soft_str(fields.get("ses")) if fields.get("ses") != _UNSET_ID else None,
+            "session_id": soft_str(fields.get("ses")) if fields.get("ses") not in _UNSET_IDS else None,
         }
     )

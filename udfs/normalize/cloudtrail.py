@@ -6,6 +6,12 @@
      "accountId": "111122223333", "principalId": "AIDA..."}, "errorCode": "AccessDenied", ...}
 
 ``Records`` files are split into records by :mod:`udfs.normalize.files` before they get here.
+
+Records that went through Logstash, Beats or HELK arrive reshaped: ``@timestamp`` added, ``eventTime``
+sometimes renamed or dropped (the shipper's date filter moved it to ``@timestamp``), and nested objects
+sometimes flattened into dotted keys (``"requestParameters.bucketName": "x"``) or re-encoded as JSON
+text. Dotted keys are nested again and JSON text decoded, so rules and analysts see one shape, the
+one AWS writes, whatever carried the record.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.event import Origin
-from udfs.normalize.errors import NormalizeError
+from udfs.normalize.errors import first_present, require
 from udfs.normalize.fields import flat, opt_obj, opt_str, req_str, soft_bool, soft_ip, soft_str
+from udfs.normalize.rawjson import decode_embedded
 from udfs.normalize.timeparse import to_epoch_ms
 
 FORMAT = "cloudtrail"
@@ -63,8 +70,46 @@ _TYPE_BY_PREFIX = [
 ]
 
 
+# The record's own time first; the shipper's ``@timestamp`` (its read time, or eventTime moved there) last.
+TIME_KEYS = ("eventTime", "EventTime", "event_time", "eventtime", "@timestamp", "timestamp")
+# Objects a shipper may have flattened to dotted keys or re-encoded as JSON text.
+_OBJECTS = ("userIdentity", "requestParameters", "responseElements", "additionalEventData", "tlsDetails")
+
+
 def looks_like(doc: D) -> bool:
-    return "eventSource" in doc and "eventName" in doc and ("eventTime" in doc or "eventVersion" in doc)
+    return (
+        "eventSource" in doc
+        and "eventName" in doc
+        and ("eventTime" in doc or "eventVersion" in doc or "@timestamp" in doc or "eventID" in doc)
+    )
+
+
+def _reshape(doc: D) -> D:
+    """``doc`` with dotted keys nested again and JSON-text objects decoded (a copy only when needed)."""
+    # One join finds whether any key has a dot: a scan per key would cost more on every record.
+    dotted = [k for k in doc if "." in k] if "." in "".join(doc) else []
+    encoded = [k for k in _OBJECTS if type(doc.get(k)) is str and doc[k][:1] == "{"]
+    if not dotted and not encoded:
+        return doc
+    out = dict(doc)
+    for key in encoded:
+        value = decode_embedded(out[key])
+        if isinstance(value, dict):  # else left as text: the readers below report it with its path
+            out[key] = value
+    for key in dotted:
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                break  # a scalar where an object would go: keep the dotted key as it came
+            node = child
+        else:
+            if leaf not in node:
+                node[leaf] = out.pop(key)
+    return out
 
 
 def _user(identity: D) -> D | None:
@@ -105,11 +150,12 @@ def _kind(source: str, name: str, read_only: bool | None) -> tuple[list[str], li
 
 
 def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
+    require(doc, (("eventName",), ("eventSource",), TIME_KEYS), source_format=FORMAT)
+    doc = _reshape(doc)
     name = req_str(doc, "eventName", "eventName", FORMAT)
     source = req_str(doc, "eventSource", "eventSource", FORMAT)
-    if doc.get("eventTime") is None:
-        raise NormalizeError("missing_field", "eventTime: required, missing", source_format=FORMAT)
-    ts = to_epoch_ms(doc["eventTime"], "eventTime")
+    time_key = first_present(doc, TIME_KEYS, source_format=FORMAT)
+    ts = to_epoch_ms(doc[time_key], time_key)
     identity = opt_obj(doc, "userIdentity", "userIdentity", FORMAT)
     attributes = opt_obj(
         opt_obj(identity, "sessionContext", "userIdentity.sessionContext", FORMAT),

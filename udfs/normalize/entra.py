@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.event import Origin
-from udfs.normalize.errors import NormalizeError, field_error
+from udfs.normalize.errors import field_error, first_present, missing_field
 from udfs.normalize.fields import flat, soft_int, soft_ip, soft_str
 from udfs.normalize.timeparse import to_epoch_ms
 
@@ -23,6 +23,8 @@ FORMAT = "entra_id"
 PARSER_VERSION = "entra_id/1"
 D = dict[str, Any]
 
+# Where a Graph signIn / directoryAudit object keeps its time (inside ``properties`` in the diagnostic shape).
+_GRAPH_TIME_KEYS = ("createdDateTime", "activityDateTime")
 _OPERATION_TYPES = {"add": ["creation"], "delete": ["deletion"], "update": ["change"], "assign": ["change"]}
 
 
@@ -191,10 +193,15 @@ def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
     low = {} if graph else _lower(doc)
     props = doc if graph else _obj(low, "properties", "properties")
     category = soft_str(low.get("category")) or ("SignInLogs" if _graph_signin(doc) else "AuditLogs")
-    stamp = low.get("time") or props.get("createdDateTime") or props.get("activityDateTime")
-    if stamp is None:
-        raise NormalizeError("missing_field", "time: required, missing", source_format=FORMAT)
-    ts = to_epoch_ms(stamp, "time")
+    if not graph and low.get("time") not in (None, ""):
+        ts = to_epoch_ms(low["time"], "time")
+    else:
+        key = first_present(props, _GRAPH_TIME_KEYS, source_format=FORMAT) if graph else None
+        if key is None:  # the diagnostic shape: its own time, or the Graph object's inside properties
+            key = next((k for k in _GRAPH_TIME_KEYS if props.get(k) not in (None, "")), None)
+            if key is None:
+                raise missing_field("time", *(f"properties.{k}" for k in _GRAPH_TIME_KEYS), source_format=FORMAT)
+        ts = to_epoch_ms(props[key], key if graph else f"properties.{key}")
     out: D = {
         "timestamp_ms": ts,
         "source_format": FORMAT,

@@ -1,33 +1,44 @@
 """Records from files, for ``ttpflow normalize``/``replay`` and the job's file mode.
 
 One generic reader for every format, streaming: it holds one record (and a read chunk) at a time,
-never the file, so a file of any size reads in bounded memory.
+never the file, so a file of any size reads in bounded memory. One record is what the job would
+read as one Kafka record: a line of a JSON-lines file, or an element of a whole-file container.
+
+The shape of a file is sniffed from its start and then confirmed over the whole file
+(:func:`sniff`), so that no first line can reject the file: a file is read as a container only if
+all of it is one; anything else is read as lines, and every non-blank line is a record (a line
+that is not valid on its own becomes a dead letter with its line number downstream).
 
 - lines (JSON lines, ``audit.log``, syslog): each non-blank line is a record, its bytes exactly as in
-  the file (only the line terminator is removed); ``Origin.line`` is the line number;
-- a JSON array file: each element, re-serialized, is a record; ``line`` is its index + 1. An element
-  that is not valid JSON on its own (bad UTF-8, ``NaN``) is passed on as its exact bytes, so it
-  dead-letters byte for byte instead of failing the file;
+  the file (only the line terminator is removed); ``Origin.line`` is the line number. A line that
+  holds a JSON array is one record (which normalize dead-letters), never its elements;
+- a JSON array file (the whole file one array, ``[`` first and the matching ``]`` last): each
+  element, re-serialized, is a record; ``line`` is its index + 1. An element that is not valid JSON
+  on its own (bad UTF-8, ``NaN``) is passed on as its exact bytes, so it dead-letters byte for byte
+  instead of failing the file;
 - a CloudTrail file ``{"Records": [...]}`` (whole file, or one such object per line): each record,
-  re-serialized; ``line`` is its index + 1 (or the line number of the line that held it);
-- pretty-printed or concatenated JSON objects (``evtx_dump -o json`` with its ``Record N`` headers):
-  each object's exact bytes; ``line`` is the line it starts on.
+  re-serialized; ``line`` is its index + 1 (or the line number of the line that held it). A line
+  whose ``Records`` is empty is passed on as it is;
+- pretty-printed or concatenated JSON objects (``evtx_dump -o json`` with its ``Record N`` headers),
+  when the whole file is such objects: each object's exact bytes; ``line`` is the line it starts on.
 
-``.gz`` files are read through gzip.
+``.gz`` files are read through gzip (a file that is not gzip is a :class:`RecordFileError`).
 """
 
 from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import orjson
 
 from schemas.event import Origin
-from udfs.errors import TtpflowError
+from udfs.errors import Location, TtpflowError
 
 Record = tuple[bytes, Origin]
 
@@ -42,38 +53,87 @@ _RECORDS_OPEN = re.compile(rb'\{\s*"Records"\s*:\s*\[')
 _GAP = re.compile(rb"(?:\s|Record \d+)*+")  # what may stand between concatenated objects
 _QUOTE, _COMMA, _BRACE, _BRACKET_CLOSE = b'",{]'
 _OPENERS = b"[{"
+_EMPTY_RECORDS = b'{"Records":[]}'  # what a pretty-printed CloudTrail object without records is passed on as
+
+
+Shape = Literal["lines", "array", "objects"]
+_HEAD = 1 << 20  # how much of a file's start the sniffing reads to see its first line whole
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 class RecordFileError(TtpflowError, ValueError):
-    """A file whose container (array, concatenated JSON) cannot be read; names file and position."""
+    """A file that cannot be read as records at all (e.g. a ``.gz`` that is not gzip); names the file."""
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    shape: Shape
+    fallback: str | None = None  # why a file that looked like a container is read as lines
 
 
 def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def iter_records(path: str | Path) -> Iterator[Record]:
+def sniff(path: str | Path) -> Sniffed:
+    """The shape of a file: a container (array, objects) only if the whole file is one.
+
+    The first bytes propose a shape: ``[`` an array, ``{`` (on a first line that is not a JSON
+    object by itself) or ``Record N`` concatenated objects; anything else is lines. A proposed
+    container is confirmed by scanning the whole file (brackets and strings only, no parsing); if it
+    does not hold, the file is lines, and ``fallback`` says why.
+    """
     path = Path(path)
     name = str(path)
-    with _open(path) as fh:
-        head = fh.read(4096)
-        start = head.lstrip()
-        first = start[:1]
-        fh.seek(0)
-        if first == b"[":
-            yield from _scan(fh, name, array=True)
-            return
-        if first == b"{" and not _first_line_is_json(head):
-            yield from _scan(fh, name, array=False)
-            return
-        if first == b"R" and _RECORD_HEADER.match(start):
-            yield from _scan(fh, name, array=False)
-            return
-        yield from _lines(fh, name)
+    try:
+        with _open(path) as fh:
+            head = fh.read(_HEAD)
+            start = head.lstrip()
+            first = start[:1]
+            if first == b"[":
+                shape: Shape = "array"
+            elif (first == b"{" and not _first_line_is_json(start, complete=len(head) < _HEAD)) or (
+                first == b"R" and _RECORD_HEADER.match(start)
+            ):
+                shape = "objects"
+            else:
+                return Sniffed("lines")
+            fh.seek(0)
+            what = "a JSON array" if shape == "array" else "concatenated JSON objects"
+            try:
+                count = sum(1 for _ in _scan(fh, name, array=shape == "array", dry=True))
+            except RecordFileError as exc:
+                return Sniffed("lines", f"not {what} as a whole ({exc.message.removeprefix(name + ': ')})")
+            if shape == "objects" and not count:  # `Record N` headers and nothing else
+                return Sniffed("lines", f"not {what}: no object")
+            return Sniffed(shape)
+    except _GZIP_ERRORS as exc:
+        raise RecordFileError(f"not a readable gzip file: {exc}", location=Location(name)) from None
 
 
-def _first_line_is_json(head: bytes) -> bool:
-    line = head.lstrip().split(b"\n", 1)[0]
+def iter_records(path: str | Path, *, note: Callable[[str], None] | None = None) -> Iterator[Record]:
+    """Every record of the file, with its origin. ``note`` hears why a file that looked like a
+    container is read as lines (for a human: the records say it too, as dead letters)."""
+    path = Path(path)
+    name = str(path)
+    sniffed = sniff(path)
+    if sniffed.fallback and note is not None:
+        note(f"{name}: {sniffed.fallback}: read as lines")
+    try:
+        with _open(path) as fh:
+            if sniffed.shape == "lines":
+                yield from _lines(fh, name)
+            else:
+                yield from _scan(fh, name, array=sniffed.shape == "array")
+    except _GZIP_ERRORS as exc:
+        raise RecordFileError(f"not a readable gzip file: {exc}", location=Location(name)) from None
+
+
+def _first_line_is_json(start: bytes, *, complete: bool) -> bool:
+    """Whether the first line of ``start`` is a JSON object by itself (then the file is lines)."""
+    line, newline, _ = start.partition(b"\n")
+    if not newline and not complete:
+        return False  # a first line longer than the head: let the whole-file scan decide
     try:
         return isinstance(orjson.loads(line), dict)
     except orjson.JSONDecodeError:
@@ -89,7 +149,7 @@ def _lines(fh: IO[bytes], name: str) -> Iterator[Record]:
             continue
         if _RECORDS_LINE.match(line):
             split = _split_records(line)
-            if split is not None:
+            if split:  # an empty Records list: the line itself, so that it is accounted for
                 for payload in split:
                     yield payload, Origin(file=name, line=number)
                 continue
@@ -153,12 +213,13 @@ class _Window:
         return True
 
 
-def _scan(fh: IO[bytes], name: str, *, array: bool) -> Iterator[Record]:
+def _scan(fh: IO[bytes], name: str, *, array: bool, dry: bool = False) -> Iterator[Record]:
     """The records of a JSON array file (``array``) or of concatenated objects, streamed.
 
     A byte-level scanner: it follows strings and bracket depth only, cuts the elements of an array
     (the file's, or a CloudTrail object's ``Records``) at its commas and objects where they close,
-    and leaves parsing to orjson, one record at a time.
+    and leaves parsing to orjson, one record at a time. ``dry``: only check that the whole file is
+    such a container (records are yielded unparsed), raising :class:`RecordFileError` if not.
     """
     win = _Window(fh)
     pos = 0  # the next offset to scan
@@ -178,7 +239,7 @@ def _scan(fh: IO[bytes], name: str, *, array: bool) -> Iterator[Record]:
             raise RecordFileError(f"{name}: element {index + 1} is empty")
         index += 1
         items_here += 1
-        return _element(raw), Origin(file=name, line=index)
+        return (raw if dry else _element(raw)), Origin(file=name, line=index)
 
     while True:
         buf, base = win.buf, win.base
@@ -228,6 +289,8 @@ def _scan(fh: IO[bytes], name: str, *, array: bool) -> Iterator[Record]:
         elif depth == split and token == _BRACKET_CLOSE:
             if items_here or buf[item_from - base : start].strip():
                 yield cut(at)
+            elif not array:  # a CloudTrail object with no records: still a record, so it is accounted for
+                yield _EMPTY_RECORDS, Origin(file=name, line=object_line)
             depth, split, item_from = depth - 1, 0, -1
             if array:
                 if not win.rest_is_blank(pos):
@@ -238,7 +301,7 @@ def _scan(fh: IO[bytes], name: str, *, array: bool) -> Iterator[Record]:
             if depth == 0:  # a concatenated object closed
                 if object_from >= 0:
                     blob = buf[object_from - base : m.end()]
-                    records = _split_records(blob) if b'"Records"' in blob else None
+                    records = _split_records(blob) if not dry and b'"Records"' in blob else None
                     if records is None:
                         yield blob, Origin(file=name, line=object_line)
                     for payload in records or ():

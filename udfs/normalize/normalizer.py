@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.config import Limits
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import DEFAULT_DEAD_LETTER_MAX_BYTES, DeadLetter
 from schemas.event import Event, Origin
+from udfs.jsonlog import log
 from udfs.normalize import envelopes, registry
 from udfs.normalize.draft import finish
 from udfs.normalize.errors import NormalizeError
@@ -29,10 +32,13 @@ class Outcome:
 
 @dataclass
 class Normalizer:
-    """``fmt`` fixes the format (as configured per topic); ``None`` detects it per record."""
+    """``fmt`` fixes the format (as configured per topic); ``None`` detects it per record.
+    ``dead_letter_max_bytes``: a dead letter keeps this much of the payload at most (the rest as
+    length and SHA-256, :class:`DeadLetter`), so that it fits the dead-letter sink."""
 
     fmt: str | None = None
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    dead_letter_max_bytes: int = DEFAULT_DEAD_LETTER_MAX_BYTES
 
     def __post_init__(self) -> None:
         self._fixed = registry.by_name(self.fmt) if self.fmt else None
@@ -56,7 +62,13 @@ class Normalizer:
             return self._dead(payload, digest, origin, "too_deep", "structure too deep to process", None)
         except Exception as exc:  # a parser bug must cost one record, never the job
             fmt = chosen[-1] if chosen else None
-            return self._dead(payload, digest, origin, "parser_error", f"{type(exc).__name__}: {exc}", fmt)
+            return self._dead(payload, digest, origin, "parser_error", _parser_bug(exc, fmt, digest), fmt)
+
+    def dead_letter(
+        self, payload: bytes, origin: Origin, reason: str, detail: str, source_format: str | None = None
+    ) -> Outcome:
+        """A dead letter for a record that normalized but cannot go on (e.g. its outputs are too large)."""
+        return self._dead(payload, raw_sha256(payload), origin, reason, detail, source_format)
 
     def _parse(self, payload: bytes, digest: str, origin: Origin, chosen: list[str]) -> Event | dict[str, Any]:
         fixed = self._fixed
@@ -86,9 +98,8 @@ class Normalizer:
         chosen.append(fmt.name)
         return fmt.parse(doc, raw_sha256=digest, origin=origin)
 
-    @staticmethod
     def _dead(
-        payload: bytes, digest: str, origin: Origin, reason: str, detail: str, source_format: str | None
+        self, payload: bytes, digest: str, origin: Origin, reason: str, detail: str, source_format: str | None
     ) -> Outcome:
         letter = DeadLetter.of(
             payload,
@@ -98,6 +109,7 @@ class Normalizer:
             parser_version=NORMALIZER_VERSION,
             raw_sha256=digest,
             source_format=source_format,
+            max_raw_bytes=self.dead_letter_max_bytes,
         )
         return Outcome(dead_letter=letter.model_dump(mode="json"), source_format=source_format)
 
@@ -107,6 +119,27 @@ def _detect(doc: dict[str, Any]) -> registry.JsonFormat | None:
         if json_fmt.looks_like(doc):
             return json_fmt
     return None
+
+
+def _parser_bug(exc: Exception, fmt: str | None, digest: str) -> str:
+    """The dead-letter detail for a parser bug, and a log line for the developers.
+
+    The detail says where the parser failed, not the exception's text: ``KeyError: 'timestamp'`` reads
+    like a field problem of the record, and the record is not at fault. The log names the exception
+    (never the payload: its digest), for the fix; the record is replayable once the parser is fixed.
+    """
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "unknown"
+    log(
+        "normalize: parser bug",
+        logging.ERROR,
+        source_format=fmt,
+        raw_sha256=digest,
+        error=type(exc).__name__,
+        where=where,
+    )
+    parser = f"the {fmt} parser" if fmt else "format detection"
+    return f"{parser} failed at {where}: a ttpflow bug, not bad input; replay this record once it is fixed"
 
 
 def _short(value: Any) -> str:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from schemas.event import Origin
-from udfs.normalize.errors import NormalizeError, field_error
+from udfs.normalize.errors import field_error, require
 from udfs.normalize.fields import flat, opt_obj, opt_str, req_str, soft_ip, soft_str
 from udfs.normalize.timeparse import to_epoch_ms
 
@@ -73,9 +73,8 @@ def _principal(actor: D) -> D | None:
 
 
 def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
+    require(doc, (("eventType",), ("published",)), source_format=FORMAT)
     event_type = req_str(doc, "eventType", "eventType", FORMAT)
-    if doc.get("published") is None:
-        raise NormalizeError("missing_field", "published: required, missing", source_format=FORMAT)
     ts = to_epoch_ms(doc["published"], "published")
     actor = opt_obj(doc, "actor", "actor", FORMAT)
     client = opt_obj(doc, "client", "client", FORMAT)

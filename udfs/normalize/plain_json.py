@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schemas.assets import criticality_value
 from schemas.event import Endpoint, Event, Host, Origin, Process, Threat, User
-from udfs.normalize.errors import NormalizeError, field_error
+from udfs.normalize.errors import NormalizeError, field_error, require
 from udfs.normalize.timeparse import to_epoch_ms
 
 FORMAT = "plain_json"
@@ -44,9 +45,7 @@ def _techniques(value: Any) -> list[str]:
 
 
 def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> Event:
-    for key in REQUIRED:
-        if doc.get(key) in (None, ""):
-            raise NormalizeError("missing_field", f"{key}: required, missing", source_format=FORMAT)
+    require(doc, ((key,) for key in REQUIRED), source_format=FORMAT)
     event_id = doc["event_id"]
     if not isinstance(event_id, str | int) or isinstance(event_id, bool):
         raise field_error("event_id", "a string or integer", event_id, source_format=FORMAT)
@@ -55,8 +54,12 @@ def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> Event:
     src_ip, dest_ip = _opt_str(doc, "src_ip"), _opt_str(doc, "dest_ip")
     host_name, user_name = _opt_str(doc, "host"), _opt_str(doc, "user")
     criticality = doc.get("asset_criticality")
-    if criticality is not None and (not isinstance(criticality, int) or isinstance(criticality, bool)):
-        raise field_error("asset_criticality", "an integer 0..10", criticality, source_format=FORMAT)
+    if criticality is not None:  # 0..10, or a word: low / medium / high / critical (schemas.assets)
+        try:
+            criticality = criticality_value(criticality)
+        except ValueError:
+            raise field_error("asset_criticality", "0..10 or low, medium, high, critical", criticality,
+                              source_format=FORMAT) from None
     try:
         return Event(
             timestamp_ms=ts,

@@ -73,6 +73,18 @@ def _count_keys(value: Any, limits: Limits) -> int:
     return keys
 
 
+def decode_embedded(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """JSON carried as text inside a record (a Log Analytics ``dynamic`` column, a shipper's re-encoded
+    object), decoded under the same depth and array caps; ``None`` when the text is not JSON."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) in _CONTAINERS:
+        _count_keys(value, limits)
+    return value
+
+
 def decode_json_object(payload: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Bytes to a JSON object, or a :class:`NormalizeError` naming what is wrong."""
     if len(payload) > limits.max_bytes:

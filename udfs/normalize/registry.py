@@ -20,8 +20,10 @@ from udfs.normalize import (
     auditd_json,
     cloudtrail,
     entra,
+    m365,
     okta,
     plain_json,
+    sentinel,
     suricata,
     sysmon_linux,
     zeek,
@@ -63,7 +65,9 @@ JSON_FORMATS: list[JsonFormat] = [
     _json(cloudtrail),  # eventSource + eventName + eventTime
     _json(suricata),  # event_type + timestamp
     _json(zeek),  # ts + uid/fuid/_path/id.orig_h
-    _json(auditd_json),  # Laurel / go-audit renderings
+    _json(auditd_json),  # Laurel / go-audit renderings, one audit record per object
+    _json(sentinel),  # Log Analytics rows: Type (the table) + TimeGenerated; before NXLog (SecurityEvent has EventID)
+    _json(m365),  # Office 365 Management Activity records: Operation + CreationTime + Workload
     _json(nxlog),  # flat: EventID + Channel/SourceName + Hostname/Computer
     _json(plain_json),  # the seed's flat form: event_id + timestamp
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.event import Origin, is_technique_id
-from udfs.normalize.errors import NormalizeError
+from udfs.normalize.errors import missing_field, require
 from udfs.normalize.fields import (
     flat,
     opt_int,
@@ -140,6 +140,9 @@ def _flow(doc: D, out: D) -> None:
         net["bytes"] = src["bytes"] + dst["bytes"]
     if src.get("packets") is not None and dst.get("packets") is not None:
         net["packets"] = src["packets"] + dst["packets"]
+    age = soft_int(flow.get("age"))  # seconds from the flow's first to its last packet
+    if age is not None and age >= 0:
+        out["event"]["duration_ms"] = age * 1000
 
 
 def _fileinfo(doc: D, out: D) -> None:
@@ -193,11 +196,10 @@ _TYPES: dict[str, tuple[list[str], list[str]]] = {
 
 
 def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
+    require(doc, (("event_type",), ("timestamp",)), source_format=FORMAT)
     kind = opt_str(doc, "event_type", "event_type", FORMAT)
     if kind is None:
-        raise NormalizeError("missing_field", "event_type: required, missing", source_format=FORMAT)
-    if doc.get("timestamp") is None:
-        raise NormalizeError("missing_field", "timestamp: required, missing", source_format=FORMAT)
+        raise missing_field("event_type", source_format=FORMAT)
     ts = to_epoch_ms(doc["timestamp"], "timestamp")
     category, types = _TYPES.get(kind, (["network"], ["info"]))
     app = opt_str(doc, "app_proto", "app_proto", FORMAT)

@@ -6,7 +6,9 @@
       <Security UserId="0"/></System><EventData><Data Name="RuleName">-</Data>...</EventData></Event>
 
 RFC 5424 headers (``<14>1 2021-10-12T18:21:36Z web-01 sysmon - - - <Event>...``) work the same. The
-event data has Sysmon's field names, so the Windows Sysmon mapping applies unchanged.
+event data has Sysmon's field names, so the Windows Sysmon mapping applies unchanged. Sysmon for Linux
+does not escape what it writes (an ``&`` or ``<`` of a command line lands in the XML as is): the XML is
+read leniently (:mod:`udfs.normalize.xmltext`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from schemas.event import Origin
+from udfs.normalize import xmltext
 from udfs.normalize.errors import NormalizeError
 from udfs.normalize.timeparse import to_epoch_ms
 from udfs.normalize.windows.mapping import to_draft
-from udfs.normalize.windows.record import WinRecord, event_id_of
+from udfs.normalize.windows.record import WinRecord, event_id_of, stamp_system
+from udfs.normalize.xmltext import local
 
 FORMAT = "sysmon_linux"
 PARSER_VERSION = "sysmon_linux/1"
@@ -34,41 +38,44 @@ def looks_like_text(text: str) -> bool:
     return 0 <= start < 512 and "Linux-Sysmon" in text
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def _syslog_host(header: str) -> str | None:
     match = _HOST_3164.match(header) or _HOST_5424.match(header)
     return match.group(1) if match else None
+
+
+def _read(root: ET.Element) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(System fields, EventData fields, whether a <Data> held markup: unescaped text, read again)."""
+    system: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    markup = False
+    for section in root:
+        name = local(section.tag)
+        if name == "System":
+            for node in section:
+                tag = local(node.tag)
+                system[tag] = node.text
+                for attr, value in node.attrib.items():
+                    system[f"{tag}.{attr}"] = value
+        elif name == "EventData":
+            for node in section:
+                if len(node):
+                    markup = True
+                key = node.attrib.get("Name") or local(node.tag)
+                data[key] = node.text if node.text is not None else ""
+    return system, data, markup
 
 
 def parse_text(text: str, *, raw_sha256: str, origin: Origin) -> dict[str, Any]:
     start, end = text.find("<Event"), text.rfind("</Event>")
     if start < 0 or end < start:
         raise NormalizeError("schema", "$: expected a syslog line with <Event>...</Event>", source_format=FORMAT)
-    xml = text[start : end + len("</Event>")]
-    # No DTDs or CDATA tricks anywhere: entity-expansion bombs come that way, and Sysmon writes none.
-    if "<!" in text:
+    if "<!" in text[:start]:  # a DTD before the element: refused like one inside it
         raise NormalizeError("bad_xml", "$: DOCTYPE/ENTITY declarations are not accepted", source_format=FORMAT)
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise NormalizeError("bad_xml", f"$: {exc}", source_format=FORMAT) from None
-    system: dict[str, Any] = {}
-    data: dict[str, Any] = {}
-    for section in root:
-        name = _local(section.tag)
-        if name == "System":
-            for node in section:
-                tag = _local(node.tag)
-                system[tag] = node.text
-                for attr, value in node.attrib.items():
-                    system[f"{tag}.{attr}"] = value
-        elif name == "EventData":
-            for node in section:
-                key = node.attrib.get("Name") or _local(node.tag)
-                data[key] = node.text if node.text is not None else ""
+    xml = text[start : end + len("</Event>")]
+    # The markup check runs in the read below (one pass over the elements instead of two).
+    system, data, markup = _read(xmltext.parse(xml, "$", FORMAT, check_markup=False))
+    if markup:
+        system, data, _ = _read(xmltext.parse_repaired(xml, "$", FORMAT))
     event_id = event_id_of(system.get("EventID"), "Event.System.EventID", FORMAT)
     stamp = system.get("TimeCreated.SystemTime")
     if not stamp:
@@ -94,10 +101,7 @@ def parse_text(text: str, *, raw_sha256: str, origin: Origin) -> dict[str, Any]:
         "syslog_header": text[:start].strip() or None,
     }
     original.update(data)
-    original["EventID"] = event_id
-    original["Channel"] = channel
-    original["Provider_Name"] = provider
-    original["Computer"] = computer
+    stamp_system(original, data, event_id, channel, provider, computer)
     record_id = system.get("EventRecordID")
     rec = WinRecord(
         fmt=FORMAT,

@@ -89,6 +89,18 @@ def _endpoints(doc: D, out: D) -> None:
 _DIRECTION = {(True, True): "internal", (True, False): "outbound", (False, True): "inbound", (False, False): "external"}
 
 
+def _duration_ms(seconds: Any) -> int | None:
+    """Zeek's ``duration``: seconds as a float (a string in some exports); absent for one-packet flows."""
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds)
+        except ValueError:
+            return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 10**9:
+        return None
+    return round(seconds * 1000)
+
+
 def _conn(doc: D, out: D) -> None:
     src, dst = out.get("source") or {}, out.get("destination") or {}
     src["bytes"] = opt_int(doc, "orig_bytes", "orig_bytes", FORMAT)
@@ -104,6 +116,7 @@ def _conn(doc: D, out: D) -> None:
     net["packets"] = sum(packets) if packets else None
     net["direction"] = _DIRECTION.get(local) if None not in local else None  # type: ignore[arg-type]
     out["event"]["action"] = opt_str(doc, "conn_state", "conn_state", FORMAT)
+    out["event"]["duration_ms"] = _duration_ms(doc.get("duration"))
 
 
 def _dns(doc: D, out: D) -> None:

@@ -30,6 +30,8 @@ from udfs.link.facts import binding_facts
 from udfs.link.learn import Learner
 from udfs.link.resolve import Linker
 from udfs.link.table import BindingTable
+from udfs.network.behavior import connection_of
+from udfs.network.windows import NetworkWindows
 from udfs.testing.memory import MemoryState, MemoryStore, MemoryTimers
 
 END_OF_TIME = 2**62
@@ -88,8 +90,10 @@ class EventTimeHarness:
         linker: Linker | None = None,
         binding_max_age_ms: int = 24 * 3_600_000,
         watermark_every: int = 1,
+        network: NetworkWindows | None = None,
     ) -> None:
         self.correlation = correlation
+        self.network = network
         self.bound = out_of_orderness_ms
         self.lateness = allowed_lateness_ms
         self.linker = linker or Linker()
@@ -120,6 +124,9 @@ class EventTimeHarness:
         return Result(self.alerts, self.late)
 
     def push(self, event: dict[str, Any], hits: list[dict[str, Any]]) -> None:
+        conn = connection_of(event) if self.network is not None else None
+        if conn is not None:  # the job's SQL watermark holds the allowed lateness in its delay
+            self.network.add(conn, self.watermark - self.lateness)  # type: ignore[union-attr]
         for f in binding_facts(event):
             self.facts[f["subject"]].append(f)
         for hit in hits:
@@ -156,7 +163,11 @@ class EventTimeHarness:
                 self.inserts += 1
                 if self.inserts % SWEEP_EVERY == 0:  # as the link operator does
                     list(self.table.sweep(cutoff))
-        # 2. the link stage releases hits in event-time order, linked at their own time
+        # 2. windows the watermark closes add their hits (never late: they lead the watermark), then
+        # the link stage releases hits in event-time order, linked at their own time
+        if self.network is not None:
+            for hit, _ in self.network.due(watermark - self.lateness):
+                self.hit_buffer.add(self.pending_hits, self.hit_timers.of("hits"), hit["timestamp_ms"], hit)
         for hit in self.hit_buffer.release(self.pending_hits, watermark):
             linked = self.linker.link(hit, self.table)
             for rec in self.correlation.route(linked, 1):

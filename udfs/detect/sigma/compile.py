@@ -7,7 +7,7 @@ Sigma field name (``None`` when absent), ``texts()`` every text value of the eve
 haystack for the condition to hold. ``Lits(set)``: at least one of the set; ``AllOf``: every child;
 ``AnyOf``: at least one child. ``Not`` and value types without literals (null, exists, numeric
 comparisons, cidr, ...) require nothing (``None``), so they can never cause a miss. A lane turns the
-tree into literal clauses with ``clauses(req, cost)`` once it knows how common each literal is.
+tree into literal clauses (``lane._id_clauses``) once it knows how common each literal is.
 """
 
 from __future__ import annotations
@@ -377,6 +377,7 @@ COMMON_FRAGMENTS = (
     "\x020x0\x03",
     "\x02%%",
 )
+_FRAGMENTS = "\x00".join(COMMON_FRAGMENTS)
 
 
 def literal_weight(lit: str) -> float:
@@ -387,10 +388,11 @@ def literal_weight(lit: str) -> float:
     codes) occur in nearly every event of their kind, and so do fragments of common paths.
     """
     core = lit.strip(START + END)
-    weight = sum(4.0 if ord(c) > 127 else 1.0 for c in core) + 0.5 * (len(lit) - len(core))
+    chars = len(core) if core.isascii() else sum(4.0 if ord(c) > 127 else 1.0 for c in core)
+    weight = chars + 0.5 * (len(lit) - len(core))
     if core.isdigit():
         weight = min(weight, 3.0)
-    if any(lit in fragment for fragment in COMMON_FRAGMENTS):
+    if lit in _FRAGMENTS and "\x00" not in lit:  # inside one of COMMON_FRAGMENTS (NUL separates them)
         weight = min(weight, 2.0)
     return weight
 
@@ -398,25 +400,3 @@ def literal_weight(lit: str) -> float:
 def static_cost(lit: str) -> float:
     """A guess at the share of events containing ``lit``: 1 for two characters, /4 per extra one."""
     return min(1.0, 4.0 ** (2.0 - literal_weight(lit)))
-
-
-CostFn = Callable[[str], float]
-
-
-def clauses(req: Req, cost: CostFn) -> list[tuple[float, Clause]]:
-    """Necessary clauses of a requirement, each with its expected cost (sum of its literals' costs).
-
-    ``AllOf`` keeps every child's clauses (all are necessary). ``OneOf`` picks the cheapest clause of
-    each branch and unites them into one (one of them must occur).
-    """
-    if isinstance(req, Lits):
-        return [(sum(cost(lit) for lit in req.literals), req.literals)]
-    if isinstance(req, AllOf):
-        return [c for child in req.children for c in clauses(child, cost)]
-    picks = [min(clauses(child, cost), key=_by_cost) for child in req.children]
-    union = frozenset().union(*(lits for _, lits in picks))
-    return [(sum(cost(lit) for lit in union), union)]
-
-
-def _by_cost(item: tuple[float, Clause]) -> tuple[float, int]:
-    return item[0], len(item[1])

@@ -1,8 +1,10 @@
 """The Sigma engine: parsed rules compiled once, events routed to lanes, partial hits out.
 
-``SigmaEngine.match(event)`` is the ``Matcher`` the detector plugs in. Routing is cached per route
-key (``routing.route_key``), so the per-event work is: one key, one dict lookup, one
-Aho-Corasick pass per lane (usually one lane), and the evaluation of a handful of candidates.
+``SigmaEngine.match(event)`` is the ``Matcher`` the detector plugs in. The lanes of every log source
+the routing tables know are built when the rules load (``build_lanes``), so that no event waits for
+one; routing is cached per route key (``routing.route_key``), so the per-event work is: one key,
+one dict lookup, one multi-literal pass per lane (usually one lane), and the evaluation of a
+handful of candidates.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from udfs.detect.sigma.compile import (
     Pred,
     compile_condition,
 )
-from udfs.detect.sigma.ir import FilterIR, RuleIR, fields_of, has_keywords
-from udfs.detect.sigma.lane import Lane, LaneRule
+from udfs.detect.sigma.ir import FilterIR, LogSource, RuleIR, fields_of, has_keywords
+from udfs.detect.sigma.lane import Lane, LaneRule, LiteralCache
 from udfs.detect.sigma.loader import RuleSet
+from udfs.detect.sigma.memory import long_lived
 from udfs.detect.sigma.parse import RuleProblem, locate_field, locate_text
-from udfs.detect.sigma.routing import EventSource, describe, pipeline, route_key
+from udfs.detect.sigma.routing import EventSource, describe, known_keys, pipeline, route_key
 from udfs.detect.sigma.tags import RuleAttack, resolve_tags
 from udfs.detect.sigma.values import ValueCompileError
 
@@ -54,6 +57,7 @@ class EngineReport:
     filters: int = 0
     parse_seconds: float = 0.0
     compile_seconds: float = 0.0
+    lanes_seconds: float = 0.0  # building the lanes of every known log source (eager engines)
     cached_files: int = 0
 
     @property
@@ -78,9 +82,12 @@ class SigmaEngine:
         placeholders: dict[str, list[str]] | None = None,
         learn: bool = True,
         literal_engine: str = "re2",
+        eager: bool = True,
     ) -> None:
         """``learn``: let lanes re-pick prefilter anchors from traffic (see ``lane``);
-        ``literal_engine``: "re2" (default) or "aho-corasick" for the multi-literal search."""
+        ``literal_engine``: "re2" (default) or "aho-corasick" for the multi-literal search;
+        ``eager``: build the lanes of every known log source now (``build_lanes``), not on the first
+        event of each kind (the result is the same; only when the cost is paid differs)."""
         started = time.perf_counter()
         self.catalog = catalog or default_catalog()
         self.report = EngineReport(
@@ -92,17 +99,28 @@ class SigmaEngine:
         )
         self.report.unsupported.extend(ruleset.problems)
         self.rules: list[CompiledRule] = []
-        ctx = CompileContext(placeholders=dict(placeholders or {}))
-        seen_ids: dict[str, str] = {}
-        for ir in ruleset.rules:
-            self._compile_rule(ir, ctx, seen_ids)
-        self._attach_filters(ruleset.filters, ctx)
-        self.report.loaded = len(self.rules)
         self._routes: dict[tuple[Any, ...], list[Lane]] = {}
+        self._by_sources: dict[tuple[EventSource, ...], list[Lane]] = {}
         self._lane_cache: dict[Any, Lane] = {}
+        self._lane_rules: dict[int, LaneRule] = {}
+        self._literals = LiteralCache()
         self.learn = learn
         self.literal_engine = literal_engine
-        self.report.compile_seconds = time.perf_counter() - started
+        with long_lived():
+            ctx = CompileContext(placeholders=dict(placeholders or {}))
+            seen_ids: dict[str, str] = {}
+            for ir in ruleset.rules:
+                self._compile_rule(ir, ctx, seen_ids)
+            self._attach_filters(ruleset.filters, ctx)
+            self.report.loaded = len(self.rules)
+            self._by_logsource: dict[LogSource, list[CompiledRule]] = {}
+            for rule in self.rules:
+                self._by_logsource.setdefault(rule.ir.logsource, []).append(rule)
+            self.report.compile_seconds = time.perf_counter() - started
+            if eager:
+                lanes_started = time.perf_counter()
+                self.build_lanes()
+                self.report.lanes_seconds = time.perf_counter() - lanes_started
 
     # -- building ------------------------------------------------------------------------------
 
@@ -194,41 +212,65 @@ class SigmaEngine:
                     )
                 )
 
+    def build_lanes(self) -> int:
+        """Build the lanes of every route the routing tables know (``routing.known_keys``); returns
+        how many lanes exist. Events of other kinds still route: their lanes are built on first use."""
+        zeek = {r.ir.logsource.service for r in self.rules if r.ir.logsource.product == "zeek"}
+        for key in known_keys(sorted(s for s in zeek if s)):
+            self.lanes_for(key)
+        return len(self._lane_cache)
+
     def lanes_for(self, key: tuple[Any, ...]) -> list[Lane]:
         lanes = self._routes.get(key)
         if lanes is None:
-            lanes = []
-            taken: set[int] = set()
-            for source in describe(key):
-                lane = self._lane(source, taken)
-                if lane is not None:
-                    lanes.append(lane)
-            self._routes[key] = lanes
+            # Many route keys share their log sources (every Security event id without a category of
+            # its own): the lanes are looked up by sources, so a new key costs one describe().
+            sources = tuple(describe(key))
+            lanes = self._by_sources.get(sources)
+            if lanes is None:
+                lanes = []
+                taken: set[int] = set()
+                for source in sources:
+                    lane = self._lane(source, taken)
+                    if lane is not None:
+                        lanes.append(lane)
+                self._by_sources[sources] = lanes
+            if len(self._routes) < MAX_ROUTES:  # keys come from event values: bounded, not trusted
+                self._routes[key] = lanes
         return lanes
 
     def _lane(self, source: EventSource, taken: set[int]) -> Lane | None:
         # A rule sits in the first lane of an event that accepts it: an event never hits a rule twice.
-        rules = [r for r in self.rules if r.index not in taken and source.accepts(r.ir.logsource)]
+        groups = [group for logsource, group in self._by_logsource.items() if source.accepts(logsource)]
+        rules = sorted((r for group in groups for r in group if r.index not in taken), key=lambda r: r.index)
         taken.update(r.index for r in rules)
         if not rules:
             return None
-        cache_key = (source, tuple(r.index for r in rules))
+        # A lane depends on its rules and pipeline only: sources accepting the same rules share it.
+        cache_key = (source.pipeline, tuple(r.index for r in rules))
         if cache_key in self._lane_cache:
             return self._lane_cache[cache_key]
-        lane_rules = [
-            LaneRule(
-                index=r.index,
-                pred=r.compiled.pred,
-                requirement=r.compiled.requirement,
-                filters=[pred for _, pred in r.filters],
-                fields=frozenset(fields_of(r.ir.condition)).union(*(fields_of(f.condition) for f, _ in r.filters)),
-                keywords=has_keywords(r.ir.condition) or any(has_keywords(f.condition) for f, _ in r.filters),
-            )
-            for r in rules
-        ]
-        lane = Lane(pipeline(source.pipeline), lane_rules, learn=self.learn, engine=self.literal_engine)
+        lane_rules = [self._lane_rule(r) for r in rules]
+        lane = Lane(
+            pipeline(source.pipeline), lane_rules, learn=self.learn, engine=self.literal_engine, cache=self._literals
+        )
         self._lane_cache[cache_key] = lane
         return lane
+
+    def _lane_rule(self, rule: CompiledRule) -> LaneRule:
+        # One per rule, shared by its lanes (every Windows lane holds the product-wide rules).
+        made = self._lane_rules.get(rule.index)
+        if made is None:
+            conditions = [rule.ir.condition, *(f.condition for f, _ in rule.filters)]
+            made = self._lane_rules[rule.index] = LaneRule(
+                index=rule.index,
+                pred=rule.compiled.pred,
+                requirement=rule.compiled.requirement,
+                filters=[pred for _, pred in rule.filters],
+                fields=frozenset().union(*map(fields_of, conditions)),
+                keywords=any(map(has_keywords, conditions)),
+            )
+        return made
 
     def lanes(self) -> list[Lane]:
         return list(self._lane_cache.values())
@@ -288,5 +330,6 @@ class SigmaEngine:
         return list(found)
 
 
+MAX_ROUTES = 65_536  # route keys cached; past that a new key is described again per event (~10 µs)
 _LEVELS = ("informational", "low", "medium", "high", "critical")
 _EMPTY: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from pathlib import Path
 import sigma
 
 from udfs.detect.sigma.ir import FilterIR, RuleIR
+from udfs.detect.sigma.memory import long_lived
 from udfs.detect.sigma.parse import ParsedFile, RuleProblem, parse_file
 from udfs.errors import Location, TtpflowError
 
@@ -97,7 +98,7 @@ def load_rules(paths: Sequence[Path | str], cache_dir: Path | bool | None = True
 def _read_cache(directory: Path) -> dict[tuple[str, str], ParsedFile]:
     path = directory / CACHE_FILE
     try:
-        with path.open("rb") as handle:
+        with path.open("rb") as handle, long_lived():
             version, entries = pickle.load(handle)
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
         return {}

@@ -16,7 +16,7 @@ caches ``describe(key)`` per key, so the tables are read once per kind of event,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,6 +381,37 @@ def _describe_format(key: tuple[Any, ...]) -> list[EventSource]:
                 # Generic-category rules carry no product: they must not see Zeek's own service rules.
                 sources.append(EventSource(None, frozenset([cat]), frozenset(), pipe))
     return sources
+
+
+def known_keys(zeek_services: Iterable[str] = ()) -> list[tuple[Any, ...]]:
+    """Route keys covering every log source the tables above describe, so that an engine can build
+    each lane when its rules load instead of on the first event of a kind. ``zeek_services``: Zeek
+    log types the rules name (any log type is a service; the table lists only those with generic
+    categories). A key not listed here still routes: its lanes are built on first use."""
+    keys: list[tuple[Any, ...]] = []
+    for channel in [*WINDOWS_CHANNELS, LINUX_SYSMON_CHANNEL]:
+        keys.append(("win", channel, 0))  # an event id without a category of its own
+        if channel in (SYSMON_CHANNEL, LINUX_SYSMON_CHANNEL):
+            keys.extend(("win", channel, eid) for eid in SYSMON_EVENTS if eid != 12)
+            keys.extend(("win", channel, 12, kind) for kind in [None, *SYSMON_REGISTRY_12])
+    keys.extend(("win", channel, eid) for channel, eid in CHANNEL_EVENTS)
+    keys.append(("win", "", 0))  # a channel the table does not know: the product-wide rules
+    ecs = [((), ())] + [((cat,), (typ,) if typ else ()) for cat, typ, _ in ECS_CATEGORIES]
+    for fmt, spec in FORMATS.items():
+        discs: list[Any] = [None]
+        if spec.discriminator:
+            discs.extend(spec.by_value)
+        if fmt == "zeek":
+            discs.extend(f"zeek.{service}" for service in zeek_services)
+        for disc in dict.fromkeys(discs):
+            if spec.ecs_categories:
+                keys.extend(("fmt", fmt, disc, cats, types) for cats, types in ecs)
+            elif spec.discriminator:
+                keys.append(("fmt", fmt, disc))
+            else:
+                keys.append(("fmt", fmt))
+    keys.append(("fmt", None))  # a format without a route: the ECS pipeline
+    return keys
 
 
 PIPELINES: dict[str, Pipeline] = _pipelines()

@@ -20,7 +20,7 @@ from udfs.normalize.errors import NormalizeError, field_error
 from udfs.normalize.fields import opt_str, req_obj, soft_int
 from udfs.normalize.timeparse import to_epoch_ms
 from udfs.normalize.windows.mapping import to_draft
-from udfs.normalize.windows.record import WinRecord, event_id_of
+from udfs.normalize.windows.record import WinRecord, event_id_of, stamp_system
 
 FORMAT = "windows_evtx_json"
 PARSER_VERSION = "windows_evtx_json/1"
@@ -157,11 +157,7 @@ def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> dict[str, 
         "UserID": user_sid,
     }
     original.update(data)
-    # The four keys rules select on always describe the record itself, whatever the data holds.
-    original["EventID"] = event_id
-    original["Channel"] = channel
-    original["Provider_Name"] = provider_name
-    original["Computer"] = computer
+    stamp_system(original, data, event_id, channel, provider_name, computer)
     rec = WinRecord(
         fmt=FORMAT,
         parser_version=PARSER_VERSION,
@@ -176,3 +172,8 @@ def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> dict[str, 
         original=original,
     )
     return to_draft(rec, raw_sha256=raw_sha256, origin=origin)
+
+
+# The section readers, for other carriers of the same JSON rendering (Sentinel's EventData column).
+data_fields = _data_fields
+user_data = _user_data

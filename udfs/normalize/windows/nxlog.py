@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.event import Origin
-from udfs.normalize.errors import NormalizeError
+from udfs.normalize.errors import first_present
 from udfs.normalize.fields import opt_str, soft_int, soft_str
 from udfs.normalize.timeparse import to_epoch_ms
 from udfs.normalize.windows.mapping import to_draft
@@ -36,11 +36,7 @@ def looks_like(doc: dict[str, Any]) -> bool:
 
 def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> dict[str, Any]:
     event_id = event_id_of(doc.get("EventID"), "EventID", FORMAT)
-    key = next((k for k in _TIME_KEYS if doc.get(k) not in (None, "")), None)
-    if key is None:
-        raise NormalizeError(
-            "missing_field", "TimeCreated|@timestamp|EventTime: required, none present", source_format=FORMAT
-        )
+    key = first_present(doc, _TIME_KEYS, source_format=FORMAT)
     time_ms = to_epoch_ms(doc[key], key)
     channel = opt_str(doc, "Channel", "Channel", FORMAT)
     provider = (

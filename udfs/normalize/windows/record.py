@@ -42,3 +42,29 @@ def event_id_of(value: Any, path: str, fmt: str) -> int:
     if not isinstance(value, int) or not 0 <= value <= 65535:
         raise field_error(path, "an event id 0..65535", value, source_format=fmt)
     return value
+
+
+def stamp_system(
+    original: dict[str, Any],
+    data: dict[str, Any],
+    event_id: int,
+    channel: str | None,
+    provider: str | None,
+    computer: str | None,
+) -> None:
+    """Put the record's own ``EventID``, ``Channel``, ``Provider_Name`` and ``Computer`` in ``original``.
+
+    Rules select a record on these four, so they always describe the record, whatever the wrapping
+    called them. Except where the event's own data has a field of the same name: event 104's
+    ``UserData/LogFileCleared/Channel`` names the log that was cleared, and rules read it as ``Channel``
+    (``win_system_susp_eventlog_cleared``), so a data field is never overwritten by a System one. The
+    record's channel and provider stay in ``event.dataset`` and ``event.provider``. ``EventID`` is always
+    the System's: an event's identity is not data.
+    """
+    original["EventID"] = event_id
+    if "Channel" not in data:
+        original["Channel"] = channel
+    if "Provider_Name" not in data:
+        original["Provider_Name"] = provider
+    if "Computer" not in data:
+        original["Computer"] = computer

@@ -16,7 +16,7 @@ from udfs.normalize.errors import NormalizeError
 from udfs.normalize.fields import opt_obj, opt_str, req_obj, soft_int, soft_str
 from udfs.normalize.timeparse import to_epoch_ms
 from udfs.normalize.windows.mapping import to_draft
-from udfs.normalize.windows.record import WinRecord, event_id_of
+from udfs.normalize.windows.record import WinRecord, event_id_of, stamp_system
 
 FORMAT = "winlogbeat"
 PARSER_VERSION = "winlogbeat/1"
@@ -59,10 +59,7 @@ def parse(doc: dict[str, Any], *, raw_sha256: str, origin: Origin) -> dict[str, 
     original: dict[str, Any] = {k: v for k, v in doc.items() if k != "winlog"}
     original["winlog"] = {k: v for k, v in winlog.items() if k not in ("event_data", "user_data")}
     original.update(data)
-    original["EventID"] = event_id
-    original["Channel"] = channel
-    original["Provider_Name"] = provider
-    original["Computer"] = computer
+    stamp_system(original, data, event_id, channel, provider, computer)
     rec = WinRecord(
         fmt=FORMAT,
         parser_version=PARSER_VERSION,
