@@ -119,6 +119,8 @@ def load_corpus(samples: Path) -> Corpus:
 
 def stream_order(unique: int, target: int, seed: int = 1) -> list[int]:
     """Indexes into the corpus: whole passes, each a fresh shuffle, until ``target`` is reached."""
+    if unique <= 0:
+        raise ValueError("no events to build a stream from")
     rng = random.Random(seed)
     order: list[int] = []
     while len(order) < target:
@@ -417,6 +419,9 @@ def _run(args: argparse.Namespace, folders: list[Path], tmp: Path) -> None:
     started = time.process_time()
     corpus = load_corpus(args.samples)
     unique = len(corpus.events)
+    if not unique:
+        print(f"\nno record under {args.samples} normalized: nothing to match")
+        return
     formats = Counter(e["source_format"] for e in corpus.events)
     print(
         f"\n== events: {unique:,} records from {corpus.files} files, normalized in "

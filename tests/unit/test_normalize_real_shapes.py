@@ -82,6 +82,24 @@ def test_user_data_fields_are_not_overwritten_by_system_fields() -> None:
         assert event["user"]["name"] == "alice"
 
 
+
+LOG_CLEARED = """
+title: A Windows event log was cleared (System 104)
+id: 11111111-0000-4000-8000-000000000104
+logsource: {product: windows, service: system}
+detection:
+    selection: {EventID: 104, Provider_Name: Microsoft-Windows-Eventlog}
+    condition: selection
+level: medium
+"""
+
+
+def test_a_log_cleared_event_routes_by_its_own_channel_not_the_cleared_one() -> None:
+    engine = engine_from_yaml(LOG_CLEARED)
+    _, _, _, evtx_104, beat_104, _ = events("windows_real_shapes.jsonl")
+    for event in (evtx_104, beat_104, events("sentinel.jsonl")[4]):
+        assert rule_ids(engine, event) == ["11111111-0000-4000-8000-000000000104"]
+
 RULES = """
 title: AMSI detection by Defender
 id: 11111111-0000-4000-8000-000000000001

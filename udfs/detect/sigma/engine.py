@@ -289,6 +289,7 @@ class SigmaEngine:
         channel = orig.get("Channel")
         if channel is not None:
             # route_key() inlined for Windows, most of the traffic (same key, one call less).
+            channel = (event.get("event") or _EMPTY).get("dataset") or channel
             eid = orig.get("EventID")
             key = ("win", channel, eid, orig.get("EventType")) if eid == 12 or eid == "12" else ("win", channel, eid)
         else:

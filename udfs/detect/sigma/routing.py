@@ -295,6 +295,9 @@ def route_key(event: dict[str, Any]) -> tuple[Any, ...]:
     if orig:
         channel = orig.get("Channel")
         if channel is not None:
+            # The record's own channel: a UserData field of the same name (event 104, LogFileCleared)
+            # names the log that was cleared, not the one that logged it.
+            channel = (event.get("event") or {}).get("dataset") or channel
             eid = orig.get("EventID")
             if eid == 12 or eid == "12":
                 return ("win", channel, eid, orig.get("EventType"))
