@@ -29,7 +29,7 @@ def criticality_value(value: Any) -> int:
         text = value.strip().lower()
         if text in CRITICALITY_WORDS:
             return CRITICALITY_WORDS[text]
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # str.isdigit() also takes '²', which int() refuses
             value = int(text)
     if isinstance(value, int) and 0 <= value <= 10:
         return value
