@@ -28,6 +28,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _job_args(args: argparse.Namespace) -> list[str]:
     extra = list(args.passthrough)
     if args.bootstrap_servers:
+        from jobs.broker import require_broker
+
+        require_broker(args.bootstrap_servers)  # before Flink is asked: one line, not a trace minutes later
         extra = ["--bootstrap-servers", args.bootstrap_servers, *extra]
     return extra
 

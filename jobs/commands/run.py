@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap_servers:
         if args.input:
             raise UserError("give either --input files or --bootstrap-servers, not both")
+        from jobs.broker import require_broker
+
+        require_broker(args.bootstrap_servers)
         from dataclasses import replace
 
         from schemas.config import PROJECT_ROOT
