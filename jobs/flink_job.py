@@ -223,7 +223,12 @@ def parse_args(argv: list[str]) -> JobConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(sys.argv[1:] if argv is None else argv)
+    from udfs.errors import TtpflowError
+
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+    except TtpflowError as err:  # one line on the client, not a trace
+        raise SystemExit(f"flink_job.py: {err}") from None
     if not config.bootstrap_servers:
         raise SystemExit("flink_job.py: --bootstrap-servers is required")
     build_kafka_job(config).execute("ttpflow")

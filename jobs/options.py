@@ -9,6 +9,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from jobs.errors import UserError
 from schemas.config import (
     DEFAULT_DEAD_LETTER_MAX_BYTES,
     DEFAULT_OUTPUT_MAX_BYTES,
@@ -41,6 +42,8 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
                         help="load none of the bundled rule packs (Sigma, technique maps, correlations): only "
                              "--rules-dir's and --sigma's rules")
     parser.add_argument("--sigma", action="append", default=[], metavar="PATH", help="Sigma rules (repeatable)")
+    parser.add_argument("--skip-bad-rules", action="store_true",
+                        help="run without --sigma rules that cannot load (a warning each) instead of refusing to start")
     parser.add_argument("--format", default=None, help="fix the input format (default: detect per record)")
     parser.add_argument("--out-of-orderness", default="60s", help="watermark bound (default 60s)")
     parser.add_argument("--idleness", default="30s", help="idle-source timeout (default 30s)")
@@ -85,6 +88,33 @@ def add_dead_letter_max_bytes(parser: argparse.ArgumentParser) -> None:
                                           "Kafka's 1 MiB record limit once base64 and the envelope are counted)")
 
 
+def _checked_sigma(args: argparse.Namespace) -> tuple[str, ...]:
+    paths = [str(Path(p).resolve()) for p in args.sigma]
+    check_sigma_paths(paths, getattr(args, "skip_bad_rules", False))
+    return tuple(paths)
+
+
+BROKEN = ("yaml", "sigma", "encoding", "unsupported")  # RuleProblem reasons of a rule that does not load
+
+
+def check_sigma_paths(paths: list[str], skip_bad: bool) -> None:
+    """A ``--sigma`` rule that cannot load stops the job before it starts (file, line, why), unless
+    ``--skip-bad-rules``: then each is a warning and the job runs without it."""
+    if not paths:
+        return
+    import logging
+
+    from udfs.detect.sigma.loader import load_rules
+    from udfs.jsonlog import log
+
+    broken = [p for p in load_rules(paths).problems if p.reason in BROKEN]
+    if broken and not skip_bad:
+        listed = "; ".join(str(p) for p in broken[:5]) + (f"; and {len(broken) - 5} more" if len(broken) > 5 else "")
+        raise UserError(f"{len(broken)} Sigma rule(s) cannot load: {listed} (fix them, or --skip-bad-rules)")
+    for problem in broken:
+        log("sigma rule skipped", level=logging.WARNING, rule=str(problem))
+
+
 def config_from_args(args: argparse.Namespace) -> JobConfig:
     raw_topics: list[str] = []
     topic_formats: dict[str, str] = {}
@@ -96,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
     config = JobConfig(
         default_format=args.format,
         topic_formats=topic_formats,
-        sigma_paths=tuple(str(Path(p).resolve()) for p in args.sigma),
+        sigma_paths=_checked_sigma(args),
         out_of_orderness_ms=duration_ms(args.out_of_orderness),
         idleness_ms=duration_ms(args.idleness),
         allowed_lateness_ms=duration_ms(args.allowed_lateness),
