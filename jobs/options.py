@@ -152,6 +152,9 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         output_max_bytes=args.output_max_bytes,
     )
     if args.rules_dir:
+        if not Path(args.rules_dir).is_dir():
+            raise UserError(f"--rules-dir {args.rules_dir}: not a folder (a rule pack holds sequences/, "
+                            "correlations/, technique_maps/, network/ ...)")
         config = replace(config, rules_dir=str(Path(args.rules_dir).resolve()))
     elif args.no_default_rules:
         config = replace(config, rules_dir=str(NO_RULES_DIR))

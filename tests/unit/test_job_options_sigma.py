@@ -1,5 +1,6 @@
-"""A ``--sigma`` rule that cannot load stops the job before it starts, naming file and line, unless
-``--skip-bad-rules`` (then it is a warning and the job runs without it)."""
+"""Rule options checked before the job starts: a ``--sigma`` rule that cannot load stops it, naming
+file and line, unless ``--skip-bad-rules`` (then a warning each); a ``--rules-dir`` that is not a
+folder stops it."""
 
 from __future__ import annotations
 
@@ -54,3 +55,8 @@ def test_skip_bad_rules_warns_per_rule_and_runs(sigma: Path, caplog: pytest.LogC
 def test_good_rules_pass(sigma: Path) -> None:
     (sigma / "bad.yml").unlink()
     assert _config("--sigma", str(sigma)).sigma_paths == (str(sigma.resolve()),)
+
+
+def test_a_missing_rules_dir_refuses_the_job(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"--rules-dir .*nowhere: not a folder"):
+        _config("--rules-dir", str(tmp_path / "nowhere"))
