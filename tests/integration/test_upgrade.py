@@ -110,6 +110,21 @@ def _submit_release(cluster: FlinkCluster, v1: Path, job_args: list[str]) -> str
     return next(line.split("JobID ")[1].strip() for line in proc.stdout.splitlines() if "JobID " in line)
 
 
+def _topics_and_job_args(bootstrap: str, prefix: str) -> tuple[dict[str, str], list[str]]:
+    """Fresh topics for one test, and the job options that name them (fast checkpoints and watermarks)."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = {k: f"ttpflow-{prefix}-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
+    for name in topics.values():
+        create_kafka_topic(bootstrap, name)
+    job_args = [
+        "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
+        "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"{prefix}-{suffix}",
+        "--transactional-id-prefix", f"{prefix}-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
+        "--idleness", "5s",
+    ]
+    return topics, job_args
+
+
 def _produce(bootstrap: str, topic: str, *events: dict) -> None:
     produce_to_kafka(bootstrap, topic, [json.dumps(e).encode() for e in events])
 
@@ -118,16 +133,7 @@ def test_upgrade_replays_the_longest_window_and_completes_half_matched_sequences
     cluster: tuple[FlinkCluster, list[str]], v1_tree: Path, kafka_broker: str, tmp_path: Path
 ) -> None:
     flink, opts = cluster
-    suffix = uuid.uuid4().hex[:8]
-    topics = {k: f"ttpflow-up-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
-    for name in topics.values():
-        create_kafka_topic(kafka_broker, name)
-    job_args = [
-        "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
-        "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"up-{suffix}",
-        "--transactional-id-prefix", f"up-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
-        "--idleness", "5s",
-    ]
+    topics, job_args = _topics_and_job_args(kafka_broker, "up")
     v1_job = _submit_release(flink, v1_tree, ["--bootstrap-servers", kafka_broker, *job_args])
     flink.wait_running(v1_job)
     # up-1 completes a sequence in the old job (its alert must not come twice downstream: same id);
@@ -184,16 +190,7 @@ def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_
         (rules[name] / "sequences" / "three_steps.yaml").write_text(THREE_STEPS)
     plan = ttpflow("rules", "check", "--rules-dir", str(rules["new"]), "--explain").stdout
     assert any("test-seq-three" in line and "python" in line for line in plan.splitlines()), plan
-    suffix = uuid.uuid4().hex[:8]
-    topics = {k: f"ttpflow-pm-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late")}
-    for name in topics.values():
-        create_kafka_topic(kafka_broker, name)
-    job_args = [
-        "--raw-topic", topics["raw"], "--alerts-topic", topics["alerts"], "--signals-topic", topics["signals"],
-        "--dead-letter-topic", topics["dead"], "--late-topic", topics["late"], "--group-id", f"pm-{suffix}",
-        "--transactional-id-prefix", f"pm-{suffix}", "--checkpoint-interval", "2s", "--out-of-orderness", "5s",
-        "--idleness", "5s",
-    ]
+    topics, job_args = _topics_and_job_args(kafka_broker, "pm")
     old_job = _submit_release(flink, previous_tree, ["--bootstrap-servers", kafka_broker, "--rules-dir",
                                                      str(rules["old"]), *job_args])
     flink.wait_running(old_job)
