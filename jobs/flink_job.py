@@ -23,7 +23,7 @@ from jobs import pipeline
 from jobs.options import add_kafka_job_args, config_from_args
 from schemas.config import PROJECT_ROOT, JobConfig
 
-OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late", "events"})
+OUTPUT_NAMES = frozenset({"alerts", "signals", "dead_letter", "late", "events", "suppressed"})
 CONNECTOR_DIR = PROJECT_ROOT / "flink-conf" / "lib" / "connectors"
 UDF_JAR = PROJECT_ROOT / "udfs" / "jvm" / "target" / "ttpflow-udfs.jar"
 
@@ -47,6 +47,10 @@ def udf_jar() -> str:
 
 
 def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> StreamExecutionEnvironment:
+    if config.metrics_port:  # before the first Java object: the gateway's JVM needs the reporter's jar
+        from jobs.local.metrics import use_reporter_in_minicluster
+
+        use_reporter_in_minicluster()
     conf = Configuration()
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
@@ -76,6 +80,11 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
         # Fail fast: with checkpointing on, Flink's default strategy would restart forever.
         conf.set_string("restart-strategy.type", "none")
     conf.set_string("pipeline.jars", ";".join([udf_jar(), *(connector_jars() if kafka else [])]))
+    if config.metrics_port:  # ttpflow run --metrics-port: Flink's Prometheus reporter in the MiniCluster
+        from jobs.local.metrics import reporter_settings
+
+        for key, value in reporter_settings(config.metrics_port).items():
+            conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(config.parallelism)
     if checkpointing:
@@ -103,7 +112,7 @@ def kafka_source(env: StreamExecutionEnvironment, config: JobConfig, t_env: Stre
           'properties.bootstrap.servers' = '{config.bootstrap_servers}',
           'properties.group.id' = '{config.consumer_group}',
           'properties.isolation.level' = 'read_committed',
-          {startup},
+          {startup},{_sql_properties(kafka_client_properties(config, SOURCE_OWN_PROPERTIES))}
           'properties.auto.offset.reset' = 'earliest',
           'format' = 'raw'
         )
@@ -113,6 +122,25 @@ def kafka_source(env: StreamExecutionEnvironment, config: JobConfig, t_env: Stre
         "SELECT 'kafka' AS kind, `topic` AS name, `partition`, `offset`, payload FROM raw_records"
     )
     return t_env.to_data_stream(table)
+
+
+# Set by the job itself (its options, exactly-once reading): a client property cannot change them.
+SOURCE_OWN_PROPERTIES = frozenset({"bootstrap.servers", "group.id", "isolation.level", "auto.offset.reset"})
+SINK_OWN_PROPERTIES = frozenset({"bootstrap.servers"})
+
+
+def kafka_client_properties(config: JobConfig, own: frozenset[str] = SINK_OWN_PROPERTIES) -> dict[str, str]:
+    """--kafka-config and --kafka-property for the job's JVM clients, less the ``own`` keys the job
+    sets; secrets resolved here, on the client, while the graph is built (never in the JobConfig the
+    operators carry)."""
+    from jobs.kafka_props import client_properties, jvm_properties
+
+    resolved = client_properties(config.kafka_config_file, config.kafka_properties)
+    return {k: v for k, v in jvm_properties(resolved).items() if k not in own}
+
+
+def _sql_properties(properties: dict[str, str]) -> str:
+    return "".join(f"\n          'properties.{_sql_string(k)}' = '{_sql_string(v)}'," for k, v in properties.items())
 
 
 def kafka_sink(config: JobConfig, topic: str, name: str, guarantee: DeliveryGuarantee) -> KafkaSink:
@@ -127,6 +155,8 @@ def kafka_sink(config: JobConfig, topic: str, name: str, guarantee: DeliveryGuar
         )
         .set_delivery_guarantee(guarantee)
     )
+    for key, value in kafka_client_properties(config).items():
+        builder = builder.set_property(key, value)
     if guarantee == DeliveryGuarantee.EXACTLY_ONCE:
         builder = builder.set_transactional_id_prefix(f"{config.transactional_id_prefix}-{name}").set_property(
             "transaction.timeout.ms", "900000"
@@ -147,6 +177,7 @@ def build_kafka_job(config: JobConfig) -> StreamExecutionEnvironment:
         "sink-dead-letter"
     )
     outputs.late.sink_to(kafka_sink(config, config.topics.late, "late", eo)).uid("sink-late")
+    outputs.suppressed.sink_to(kafka_sink(config, config.topics.suppressed, "suppressed", eo)).uid("sink-suppressed")
     return env
 
 
@@ -206,7 +237,7 @@ def run_files(config: JobConfig, staged: Path, out_dir: Path, wanted: frozenset[
     t_env = StreamTableEnvironment.create(env)
     outputs = pipeline.build(file_source(t_env, staged), config, t_env)
     by_name = {"alerts": outputs.alerts, "signals": outputs.signals, "dead_letter": outputs.dead_letters,
-               "late": outputs.late, "events": outputs.events}
+               "late": outputs.late, "events": outputs.events, "suppressed": outputs.suppressed}
     dirs: dict[str, Path] = {}
     for name, stream in by_name.items():
         if name in wanted:

@@ -34,6 +34,8 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--signals-topic", default=topics.signals)
     parser.add_argument("--dead-letter-topic", default=topics.dead_letter)
     parser.add_argument("--late-topic", default=topics.late)
+    parser.add_argument("--suppressed-topic", default=topics.suppressed,
+                        help=f"hits suppression rules took, with rule and reason (default {topics.suppressed})")
     parser.add_argument("--group-id", default="ttpflow", help="Kafka consumer group (default ttpflow)")
     parser.add_argument("--transactional-id-prefix", default="ttpflow",
                         help="prefix of the alert sink's Kafka transactional ids; unique per job")
@@ -63,10 +65,41 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
                         help="read the raw topics from this Kafka record time (epoch ms) instead of the group's "
                              "offsets: `ttpflow upgrade` replays the longest rule window this way")
     parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
+    parser.add_argument("--keep-raw-in-signals", action="store_true",
+                        help="signals, events and suppressed records carry the event as parsed; by default its "
+                             "secrets (API keys, bearer tokens, passwords on command lines) are redacted as in logs "
+                             "and the raw payload is kept only in dead letters")
+    add_kafka_client_args(parser)
     add_dead_letter_max_bytes(parser)
     parser.add_argument("--output-max-bytes", type=byte_count, default=DEFAULT_OUTPUT_MAX_BYTES, metavar="N",
                         help="a record whose signal (or alert evidence share) would exceed this goes to the dead "
                              "letter as oversized_output instead (default %(default)s: under Kafka's 1 MiB limit)")
+
+
+def add_kafka_client_args(parser: argparse.ArgumentParser) -> None:
+    """``--kafka-property`` and ``--kafka-config``: security (SASL, TLS) and tuning for every Kafka client."""
+    from jobs.kafka_props import parse_property
+
+    parser.add_argument("--kafka-property", action="append", type=parse_property, default=[],
+                        dest="kafka_properties", metavar="KEY=VALUE",
+                        help="a Kafka client property for every client (source, sinks, broker check), e.g. "
+                             "security.protocol=SASL_SSL; a value may be ${env:NAME} or ${file:/path} (repeatable; "
+                             "wins over --kafka-config)")
+    parser.add_argument("--kafka-config", default=None, metavar="FILE",
+                        help="a Kafka client properties file (key=value lines, # comments), values may be "
+                             "${env:NAME} or ${file:/path}")
+
+
+def kafka_client_settings(args: argparse.Namespace) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(--kafka-config resolved to an absolute path, --kafka-property pairs), checked on the client:
+    the file parses and every secret reference resolves (the secrets themselves are dropped)."""
+    from jobs.kafka_props import client_properties
+
+    path = getattr(args, "kafka_config", None)
+    config_file = str(Path(path).resolve()) if path else None
+    pairs = tuple(getattr(args, "kafka_properties", None) or ())
+    client_properties(config_file, pairs)
+    return config_file, pairs
 
 
 def byte_count(text: str) -> int:
@@ -139,6 +172,7 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
             signals=args.signals_topic,
             dead_letter=args.dead_letter_topic,
             late=args.late_topic,
+            suppressed=args.suppressed_topic,
         ),
         bootstrap_servers=args.bootstrap_servers,
         consumer_group=args.group_id,
@@ -150,7 +184,10 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         start_from_ms=args.start_from_timestamp,
         dead_letter_max_bytes=args.dead_letter_max_bytes,
         output_max_bytes=args.output_max_bytes,
+        keep_raw_in_signals=getattr(args, "keep_raw_in_signals", False),
     )
+    kafka_config_file, kafka_properties = kafka_client_settings(args)
+    config = replace(config, kafka_config_file=kafka_config_file, kafka_properties=kafka_properties)
     if args.rules_dir:
         if not Path(args.rules_dir).is_dir():
             raise UserError(f"--rules-dir {args.rules_dir}: not a folder (a rule pack holds sequences/, "

@@ -13,7 +13,10 @@ function; udfs/correlate/sql). Rules with no faithful SQL form yet run on the Py
 correlator, fed only their hits (``ttpflow rules check --explain`` lists them). Scoring is Python:
 a hit's risk in analyze, an alert's severity in the score step (udfs.score). Hits of rules that
 ask for deduplication pass one OVER aggregation first (udfs.detect.dedupe_sql); without such rules
-the graph has no such step.
+the graph has no such step. Suppression (udfs.suppress, docs/suppression.md) comes before all of it:
+analyze decides the stateless rules per hit (suppressed hits leave as its ``suppressed`` side
+output, like dead letters); hits a companion rule holds meet the companion events in one interval
+join (``_companion_join``), present only when an active rule has a companion.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from udfs.correlate.sql import progression, sigma
 from udfs.correlate.sql.chains import CHAIN_COLUMNS
 from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
 from udfs.correlate.sql.python_path import PYTHON_PATH_COLUMNS
+from udfs.correlate.sql.risk import risk_sql
 from udfs.correlate.sql.sequence import sequence_sql
 from udfs.detect.dedupe_sql import dedupe_sql, passthrough_sql
 from udfs.detect.dedupe_sql import state_ttl_ms as dedupe_state_ttl_ms
@@ -45,6 +49,7 @@ from udfs.flink_functions import (
     DEAD_LETTER_TAG,
     EVENTS_TAG,
     LATE_TAG,
+    SUPPRESSED_TAG,
     AnalyzeFunction,
     ChainedMatches,
     Correlator,
@@ -60,6 +65,8 @@ from udfs.network import sql as network_sql
 from udfs.network.behavior import WINDOWED
 from udfs.network.rules import load_network_rules
 from udfs.score import Scorer
+from udfs.suppress import companion_rules, load_suppressor
+from udfs.suppress import sql as suppress_sql
 
 # Raw records from any source: ("kafka", topic, partition, offset, payload) or ("file", path, -1, line, payload)
 RAW_RECORD_TYPE = Types.ROW_NAMED(
@@ -86,6 +93,7 @@ class Outputs:
     dead_letters: DataStream
     late: DataStream
     events: DataStream  # every normalized event, when config.emit_events (file runs that want them)
+    suppressed: DataStream  # hits suppression rules took: the rule, its reason, the hit (udfs.suppress)
 
 
 def watermark_sql(config: JobConfig) -> str:
@@ -101,6 +109,7 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     t_env.get_config().set_local_timezone("UTC")  # windows aligned to the epoch, as udfs.network.windows
     plan = CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths))
     Scorer.from_config(config)  # a bad inventory or role table fails here, with file and line, not in a worker
+    load_suppressor(config.rules_dir, config.assets_path, announce=True)  # the same; expired rules: a warning
 
     analyzed = raw.process(AnalyzeFunction(config), output_type=ANALYZED_TYPE).uid("analyze").name("analyze")
     rows = t_env.from_data_stream(
@@ -110,6 +119,13 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     )
     t_env.create_temporary_view("analyzed", rows)
     own_hits = "SELECT * FROM analyzed WHERE kind = 'hit'"
+    suppressed = analyzed.get_side_output(SUPPRESSED_TAG)  # decided per hit in analyze (stateless rules)
+    companion_suppressed = _companion_join(t_env, config)
+    if companion_suppressed is not None:  # held hits no companion came for rejoin the main path
+        own_hits += " UNION ALL SELECT * FROM companion_released"
+        suppressed = to_stream_with_uids(  # one type for the union: SQL strings and Python strings differ
+            t_env, t_env.from_data_stream(suppressed).union_all(companion_suppressed), "suppressed",
+            DataTypes.STRING())
     network = load_network_rules(config.rules_dir)
     if any(rule.analytic in WINDOWED for rule in network):
         _register_network_hits(t_env, config, network)
@@ -151,16 +167,32 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
         dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG),
         late=to_stream_with_uids(t_env, late, "late", DataTypes.STRING()),
         events=analyzed.get_side_output(EVENTS_TAG),
+        suppressed=suppressed,
     )
 
 
-def _materialize(t_env: StreamTableEnvironment, name: str, table: Table) -> None:
+def _materialize(t_env: StreamTableEnvironment, name: str, table: Table, prefix: str | None = None) -> None:
     """``table`` as view ``name``, through a DataStream (all in the JVM): what reads the view plans
     against a plain source, and the work behind it runs once however many queries read it."""
-    stream = to_stream_with_uids(t_env, table, name)
+    stream = to_stream_with_uids(t_env, table, prefix or name)
     t_env.create_temporary_view(
         name, t_env.from_data_stream(stream, Schema.new_builder().watermark("rt", "SOURCE_WATERMARK()").build())
     )
+
+
+def _companion_join(t_env: StreamTableEnvironment, config: JobConfig) -> Table | None:
+    """Companion suppression (udfs.suppress.sql): the held hits against the companion events, one
+    interval join; registers ``companion_released`` (held hits that met no companion, as hit rows)
+    and returns the suppressed records. None, and no operator, when no active rule has a companion."""
+    rules = [loaded.rule for loaded in companion_rules(config.rules_dir)]
+    if not rules:
+        return None
+    query = suppress_sql.join_sql(rules, "analyzed", COLUMN_NAMES)
+    _materialize(t_env, suppress_sql.JOINED_VIEW, t_env.sql_query(query),
+                 prefix=f"suppress-companion-{hashlib.sha256(query.encode()).hexdigest()[:10]}")
+    t_env.create_temporary_view(
+        "companion_released", t_env.sql_query(suppress_sql.released_sql((*COLUMN_NAMES, "rt"))))
+    return t_env.sql_query(suppress_sql.suppressed_sql(rules))
 
 
 def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rules: list[NetworkRule]) -> None:
@@ -234,6 +266,7 @@ def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: Jo
     queries = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
     queries |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
     queries |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
+    queries |= {r.id: risk_sql(r) for r in plan.jvm_risks}
     streams = {rule_id: _rule_matches(t_env, rule_id, query) for rule_id, query in queries.items()}
     alerts = [s for rule_id, s in streams.items() if rule_id not in plan.chained]
     chained = None

@@ -43,6 +43,7 @@ class Topics:
     signals: str = "ttpflow.signals"
     dead_letter: str = "ttpflow.dead-letter"
     late: str = "ttpflow.late"
+    suppressed: str = "ttpflow.suppressed"  # hits suppression rules took, with the rule and its reason
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class JobConfig:
     state_ttl_ms: int = 7 * 86_400_000  # keyed correlate state untouched this long (processing time) is dropped
     dead_letter_max_bytes: int = DEFAULT_DEAD_LETTER_MAX_BYTES  # raw payload kept whole up to this; a prefix above
     output_max_bytes: int = DEFAULT_OUTPUT_MAX_BYTES  # a signal larger than this dead-letters its record
+    # Signals, events and suppressed records carry the event redacted (udfs.redact, the log rules); True
+    # keeps it as parsed (--keep-raw-in-signals). The raw payload is kept only in dead letters either way.
+    keep_raw_in_signals: bool = False
+    metrics_port: str | None = None  # ttpflow run --metrics-port: the MiniCluster Prometheus port (jobs.local.metrics)
+    # Kafka client properties (--kafka-property KEY=VALUE, in order) and --kafka-config FILE, as given: secret
+    # references (${env:NAME}, ${file:/path}) and the file are read only where a client is built
+    # (jobs.kafka_props), so no secret is pickled into operators; repr=False keeps them out of any repr.
+    kafka_properties: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    kafka_config_file: str | None = field(default=None, repr=False)
 
     def limits(self) -> Limits:
         return Limits(max_bytes=self.max_record_bytes, max_depth=self.max_json_depth)

@@ -132,11 +132,13 @@ def create_kafka_topic(
     partitions: int = 1,
     configs: Mapping[str, str] | None = None,
     timeout_s: float = 30.0,
+    client: Mapping[str, Any] | None = None,
 ) -> str:
-    """Create ``topic`` and wait until every partition has a leader; returns the name."""
+    """Create ``topic`` and wait until every partition has a leader; returns the name. ``client``:
+    extra kafka-python arguments (SASL, TLS) here and in the helpers below."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ttpflow-tests-admin")
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ttpflow-tests-admin", **(client or {}))
     try:
         spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
         if configs:
@@ -154,6 +156,7 @@ def produce_to_kafka(
     records: Iterable[Record],
     headers: list[tuple[str, bytes]] | None = None,
     timeout_s: float = 30.0,
+    client: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Send ``records`` (bytes values, or (key, value) pairs) in order and wait for every ack.
 
@@ -164,7 +167,8 @@ def produce_to_kafka(
 
     # acks=all + idempotence: each record lands exactly once and in order, so tests can compare.
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, client_id="ttpflow-tests-producer"
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, client_id="ttpflow-tests-producer",
+        **(client or {}),
     )
     try:
         futures = []
@@ -184,6 +188,7 @@ def consume_from_kafka(
     expected: int | None = None,
     isolation_level: str = "read_committed",
     stop_at_end: bool = True,
+    client: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Read ``topic`` from the beginning; returns ConsumerRecords ordered by (partition, offset).
 
@@ -207,6 +212,7 @@ def consume_from_kafka(
         # Reading must never create the topic (with default settings) before the job under test does.
         allow_auto_create_topics=False,
         client_id="ttpflow-tests-consumer",
+        **(client or {}),
     )
     records: list[Any] = []
     try:

@@ -42,15 +42,18 @@ from udfs.link.inventory import InventoryIndex, load_inventory
 from udfs.network.behavior import Connection, NetworkBehavior, connection_of
 from udfs.network.rules import load_network_rules
 from udfs.normalize.normalizer import Normalizer, Outcome
+from udfs.redact import redact
 from udfs.score import Scorer
 from udfs.sink_limits import SinkLimits
+from udfs.suppress import load_suppressor
+from udfs.suppress.match import filter_record
 
 # (name, SQL type) of the analyzed row, in order. jobs.pipeline derives the Flink types from this.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("kind", "STRING"),  # 'hit' | 'fact' | 'conn'
+    ("kind", "STRING"),  # 'hit' | 'fact' | 'conn' | 'held' | 'companion' (udfs.suppress.sql)
     ("ts", "BIGINT"),  # event time, ms
     ("id", "STRING"),  # hit id | fact subject
-    ("val", "STRING"),  # fact value
+    ("val", "STRING"),  # fact value | held / companion: the companion join key (udfs.suppress.sql)
     ("rule_id", "STRING"),
     ("tags", "ARRAY<STRING>"),
     ("keys", "MAP<STRING, STRING>"),
@@ -89,6 +92,8 @@ class Analysis:
     event: str | None = None
     source_format: str | None = None
     reason: str | None = None  # the dead-letter reason
+    suppressed: list[str] = field(default_factory=list)  # suppressed records (udfs.suppress), JSON
+    event_ms: int | None = None  # the event's time (udfs.metrics: event-time lag)
 
 
 def conn_row(conn: Connection, event: dict[str, Any], rule_ids: list[str]) -> tuple[Any, ...]:
@@ -121,9 +126,11 @@ class Analyzer:
         self.detector = detector or load_detector(config.rules_dir, config.sigma_paths)
         inventory = inventory or load_inventory(config.assets_path)
         self.hit_rows = HitRows(plan or CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths)),
-                                inventory, Scorer.from_config(config, inventory))
+                                inventory, Scorer.from_config(config, inventory),
+                                redact_signals=not config.keep_raw_in_signals)
         self.network = NetworkBehavior(load_network_rules(config.rules_dir))
         self.emit_events = config.emit_events
+        self.suppressor = load_suppressor(config.rules_dir, config.assets_path, inventory=inventory)
 
     def analyze(self, kind: str, name: str, partition: int, offset: int, payload: bytes) -> Analysis:
         origin = Origin(topic=name, partition=partition, offset=offset) if kind == "kafka" else \
@@ -133,7 +140,8 @@ class Analyzer:
         event = outcome.event
         if event is None:
             return _dead(outcome)
-        out = Analysis(source_format=outcome.source_format, event=_json(event) if self.emit_events else None)
+        out = Analysis(source_format=outcome.source_format, event_ms=event["timestamp_ms"],
+                       event=_json(self.hit_rows.outgoing(event)) if self.emit_events else None)
         out.rows = [fact_row(f) for f in binding_facts(event)]
         hits = self.detector.detect(event)
         conn = connection_of(event) if self.network else None
@@ -142,11 +150,45 @@ class Analyzer:
             feeds = self.network.feeds(conn)
             if feeds:
                 out.rows.append(conn_row(conn, event, feeds))
+        for hit, sfilter in self.detector.filtered(event):  # matches Sigma filters took: suppressed, not lost
+            row = self.hit_rows.row(hit, event)
+            why = self.sink_limits.check_hit(row)
+            if why:
+                return _dead(normalizer.dead_letter(payload, origin, "oversized_output", why, outcome.source_format))
+            out.suppressed.append(filter_record(sfilter.filter_id, sfilter.title, row[-1]))
+        if self.suppressor:
+            hits, why = self._suppress(hits, event, out)
+            if why:
+                return _dead(normalizer.dead_letter(payload, origin, "oversized_output", why, outcome.source_format))
         out.rows += [self.hit_rows.row(hit, event) for hit in hits]
         too_big = self.sink_limits.check(out.rows)
         if too_big:  # a Kafka sink would refuse it and fail the job: the record leaves as a dead letter
             return _dead(normalizer.dead_letter(payload, origin, "oversized_output", too_big, outcome.source_format))
         return out
+
+    def _suppress(self, hits: list[dict[str, Any]], event: dict[str, Any],
+                  out: Analysis) -> tuple[list[dict[str, Any]], str | None]:
+        """The hits that stay on the main path; suppressed ones become records, held ones ``held``
+        rows, and the event's companion rows are added (udfs.suppress). Also: why a suppressed
+        record would not fit the sinks, or None."""
+        kept = []
+        for hit in hits:
+            verdict = self.suppressor.check(hit, event)
+            if verdict is None:
+                kept.append(hit)
+                continue
+            row = self.hit_rows.row(hit, event)
+            if verdict.how == "match":
+                why = self.sink_limits.check_hit(row)
+                if why:
+                    return [], why
+                out.suppressed.append(self.suppressor.record(verdict, row[-1]))
+            else:
+                out.rows.append(("held", row[1], row[2], verdict.key, *row[4:]))
+        for rule, key in self.suppressor.companions(event, hits):
+            out.rows.append(("companion", event["timestamp_ms"], event.get("id") or event["raw_sha256"], key,
+                             rule.id, *([None] * (_HIT_FIELDS - 1))))
+        return kept, None
 
 
 class HitRows:
@@ -154,13 +196,18 @@ class HitRows:
     the evidence and the signal (the hit with its ``risk``: :meth:`udfs.score.Scorer.hit`). Network
     windows' hits become rows here too (``NetworkHits``)."""
 
-    def __init__(self, plan: CorrelationPlan, inventory: InventoryIndex, scorer: Scorer | None = None) -> None:
+    def __init__(self, plan: CorrelationPlan, inventory: InventoryIndex, scorer: Scorer | None = None,
+                 *, redact_signals: bool = True) -> None:
         self.plan = plan
         self.inventory = inventory
         self.scorer = scorer or Scorer(inventory)  # the signal's risk (docs/scoring.md)
+        # Outputs carry the event redacted (udfs.redact: the log rules); the raw payload stays only in
+        # the dead-letter output. --keep-raw-in-signals turns it off.
+        self.outgoing = OutgoingEvent(redact_signals)
 
     def row(self, hit: dict[str, Any], event: dict[str, Any]) -> tuple[Any, ...]:
-        tags, keys = self.plan.tags(hit)
+        risk = self.scorer.hit(hit)
+        tags, keys = self.plan.tags(hit, risk)
         inv = self.inventory
         own = inv.host((event.get("host") or {}).get("name")) if own_host(event) else None
         src = bindable_ip((event.get("source") or {}).get("ip"))
@@ -186,5 +233,21 @@ class HitRows:
             known, canon,
             bool(known and is_service_account(known)), bool(canon and is_service_account(canon)),
             *principals[:4],
-            _json(ev), _json({**hit, "risk": self.scorer.hit(hit)}),
+            _json(ev), _json({**hit, "risk": risk, "event": self.outgoing(hit["event"])}),
         )
+
+
+class OutgoingEvent:
+    """The event as outputs carry it: redacted (:func:`udfs.redact.redact`) unless ``redact`` is off;
+    an event's several hits share one redacted copy."""
+
+    def __init__(self, redact: bool = True) -> None:
+        self.redact = redact
+        self.last: tuple[Any, Any] = (None, None)
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        if not self.redact:
+            return event
+        if self.last[0] is not event:
+            self.last = (event, redact(event))
+        return self.last[1]

@@ -29,6 +29,7 @@ DEAD_LETTER_TAG = OutputTag("dead-letter", Types.STRING())
 EVENTS_TAG = OutputTag("events", Types.STRING())
 ALERTS_TAG = OutputTag("alerts", Types.STRING())
 LATE_TAG = OutputTag("late", Types.STRING())
+SUPPRESSED_TAG = OutputTag("suppressed", Types.STRING())  # hits a suppression rule took (udfs.suppress)
 
 
 def _json(value: Any) -> str:
@@ -45,48 +46,33 @@ class AnalyzeFunction(ProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from udfs.analyze import Analyzer
+        from udfs.metrics import AnalyzeMetrics
 
+        _log_context(runtime_context)
         self.analyzer = Analyzer(self.config)
-        self.metrics = _ScopedCounters(runtime_context.get_metrics_group())
+        self.metrics = AnalyzeMetrics.bound(runtime_context.get_metrics_group(), self.config.python_execution_mode)
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
         out = self.analyzer.analyze(value[0], value[1], value[2], value[3], bytes(value[4]))
-        self.metrics.count_outcome(out)
+        self.metrics.outcome(out)
         if out.dead_letter is not None:
             yield DEAD_LETTER_TAG, out.dead_letter
             return
         if out.event is not None:
             yield EVENTS_TAG, out.event
+        for record in out.suppressed:
+            yield SUPPRESSED_TAG, record
         for row in out.rows:
             yield Row(*row)
 
 
-class _ScopedCounters:
-    """Flink counters of the analyze step: ``events_parsed``, ``technique_hits``, ``binding_facts``,
-    and per format / dead-letter reason, made on first use: ``ttpflow.normalize.format.<format>.
-    normalized|dead_lettered``, ``ttpflow.normalize.dead_letter.<reason>.records``."""
+def _log_context(runtime_context: RuntimeContext) -> None:
+    """The JSON log lines of this worker thread name the task (the operator chain) and the subtask.
+    (PyFlink's runtime context carries no job id: the client logs it where it knows it.)"""
+    from udfs.jsonlog import bind
 
-    def __init__(self, group: Any) -> None:
-        self.group = group
-        self.flat = {name: group.counter(name) for name in ("events_parsed", "technique_hits", "binding_facts")}
-        self.scoped: dict[tuple[str, str, str], Any] = {}
-
-    def inc(self, scope: str, name: str, metric: str) -> None:
-        counter = self.scoped.get((scope, name, metric))
-        if counter is None:
-            counter = self.scoped[(scope, name, metric)] = self.group.add_group(scope, name).counter(metric)
-        counter.inc()
-
-    def count_outcome(self, out: Any) -> None:
-        if out.dead_letter is not None:
-            self.inc("dead_letter", out.reason or "unknown", "records")
-            if out.source_format:
-                self.inc("format", out.source_format, "dead_lettered")
-            return
-        self.flat["events_parsed"].inc()
-        self.inc("format", out.source_format or "unknown", "normalized")
-        for row in out.rows:
-            self.flat["technique_hits" if row[0] == "hit" else "binding_facts"].inc()
+    bind(operator=runtime_context.get_task_name(), subtask=runtime_context.get_index_of_this_subtask(),
+         attempt=runtime_context.get_attempt_number())
 
 
 class NetworkHits(ProcessFunction):
@@ -106,7 +92,8 @@ class NetworkHits(ProcessFunction):
 
         plan = CorrelationPlan(load_ruleset(self.config.rules_dir, self.config.sigma_paths))
         inventory = load_inventory(self.config.assets_path)
-        self.rows = HitRows(plan, inventory, Scorer.from_config(self.config, inventory))
+        self.rows = HitRows(plan, inventory, Scorer.from_config(self.config, inventory),
+                            redact_signals=not self.config.keep_raw_in_signals)
         self.behavior = NetworkBehavior(load_network_rules(self.config.rules_dir))
         self.hits = runtime_context.get_metrics_group().counter("network_hits")
 
@@ -136,12 +123,13 @@ class MatchAlerts(MapFunction):
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.metrics import AlertMetrics
+
         _, self.drafts, self.scorer = _match_drafts(self.config)
-        self.alerts = runtime_context.get_metrics_group().counter("alerts")
+        self.metrics = AlertMetrics(runtime_context.get_metrics_group())
 
     def map(self, value: Row) -> str:  # type: ignore[override]
-        self.alerts.inc()
-        return _json(self.scorer.alert(self.drafts.draft(value)))
+        return _json(self.metrics.alert(self.scorer.alert(self.drafts.draft(value))))
 
 
 class ChainedMatches(ProcessFunction):
@@ -153,17 +141,17 @@ class ChainedMatches(ProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         from udfs.correlate.sql.chains import ChainRows
+        from udfs.metrics import AlertMetrics
 
         plan, self.drafts, self.scorer = _match_drafts(self.config)
         self.chains = ChainRows(plan)
         self.silent = plan.silent
-        self.alerts = runtime_context.get_metrics_group().counter("alerts")
+        self.metrics = AlertMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
         draft = self.drafts.draft(value)
         if draft["rule_id"] not in self.silent:
-            self.alerts.inc()
-            yield ALERTS_TAG, _json(self.scorer.alert(draft))
+            yield ALERTS_TAG, _json(self.metrics.alert(self.scorer.alert(draft)))
         for row in self.chains.rows(draft):
             yield Row(*row)
 
@@ -242,6 +230,12 @@ class PythonPathRoute(ProcessFunction):
         self.deltas.report()
 
 
+def _late_metrics(group: Any):  # -> udfs.metrics.LateMetrics (imported here: the correlator's core is one)
+    from udfs.metrics import LateMetrics
+
+    return LateMetrics(group)
+
+
 def python_ruleset(config: JobConfig):  # -> RuleSet
     from udfs.correlate.plan import CorrelationPlan
 
@@ -264,9 +258,10 @@ class Correlator(KeyedProcessFunction):
         self.buffer = runtime_context.get_map_state(_descriptor("buffer", Types.LONG(), self.config))
         self.partials = runtime_context.get_map_state(_descriptor("partials", Types.STRING(), self.config))
         self.deltas = _CounterDeltas(runtime_context.get_metrics_group(), self.core.counters)
+        self.late = _late_metrics(runtime_context.get_metrics_group())
 
     def process_element(self, value: dict[str, Any], ctx: KeyedProcessFunction.Context):  # type: ignore[override]
-        late = self.core.on_record(value, ctx.timer_service(), self.buffer)
+        late = self.late.count(self.core.on_record(value, ctx.timer_service(), self.buffer))
         if late is not None:
             yield LATE_TAG, _json(late)
 
@@ -285,11 +280,13 @@ class ScoreFunction(MapFunction):
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.metrics import AlertMetrics
         from udfs.score import Scorer
 
         self.scorer = Scorer.from_config(self.config)
+        self.metrics = AlertMetrics(runtime_context.get_metrics_group())
 
     def map(self, value: dict[str, Any]) -> str:  # type: ignore[override]
-        return _json(self.scorer.alert(value))
+        return _json(self.metrics.alert(self.scorer.alert(value)))
 
 

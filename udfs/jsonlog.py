@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -15,6 +16,28 @@ import orjson
 from udfs.redact import redact
 
 _logger = logging.getLogger("ttpflow")
+# Facts every line carries: job id, operator (the task), subtask; set once where they are known (a
+# PyFlink function's open(): udfs.flink_functions._log_context), never per event. Per thread: a local
+# run's Python workers are threads of the client's own process (loopback), whose lines are the job's.
+_local = threading.local()
+
+
+def _context() -> dict[str, Any]:
+    context = getattr(_local, "context", None)
+    if context is None:
+        context = _local.context = {}
+    return context
+
+
+def bind(**fields: Any) -> None:
+    """Add ``fields`` (None values skipped) to every later log line of this thread."""
+    _context().update({k: v for k, v in fields.items() if v is not None})
+
+
+def unbind(*names: str) -> None:
+    context = _context()
+    for name in names:
+        context.pop(name, None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +49,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        context = getattr(_local, "context", None)
+        if context:
+            body.update(redact(context))
         fields = getattr(record, "fields", None)
         if fields:
             body.update(redact(fields))

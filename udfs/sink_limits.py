@@ -40,7 +40,7 @@ class SinkLimits:
     def check(self, rows: Iterable[tuple[Any, ...]]) -> str | None:
         """Why these analyzed rows could not all leave through the sinks, or None."""
         for row in rows:
-            if row[0] == "hit":
+            if row[0] == "hit" or row[0] == "held":
                 why = self.check_hit(row)
                 if why:
                     return why

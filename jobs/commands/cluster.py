@@ -26,19 +26,49 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _job_args(args: argparse.Namespace) -> list[str]:
-    extra = list(args.passthrough)
+    own: list[str] = []
+    if getattr(args, "kafka_config", None):
+        own += ["--kafka-config", args.kafka_config]
+    for key, value in getattr(args, "kafka_properties", None) or ():
+        own += ["--kafka-property", f"{key}={value}"]
+    extra = _absolute_kafka_config([*own, *args.passthrough])
     if args.bootstrap_servers:
         from jobs.broker import require_broker
+        from jobs.kafka_props import client_properties
+        from jobs.options import add_kafka_client_args, kafka_client_settings
 
-        require_broker(args.bootstrap_servers)  # before Flink is asked: one line, not a trace minutes later
+        # The broker check speaks the job's SASL/TLS: its client options, wherever they were given.
+        parser = argparse.ArgumentParser(add_help=False)
+        add_kafka_client_args(parser)
+        config_file, pairs = kafka_client_settings(parser.parse_known_args(extra)[0])
+        # before Flink is asked: one line, not a trace minutes later
+        require_broker(args.bootstrap_servers, properties=client_properties(config_file, pairs))
         extra = ["--bootstrap-servers", args.bootstrap_servers, *extra]
     return extra
 
 
+def _absolute_kafka_config(job_args: list[str]) -> list[str]:
+    """``--kafka-config`` made absolute: Flink runs the job script from a folder of its own."""
+    out = list(job_args)
+    for i, arg in enumerate(out):
+        if arg == "--kafka-config" and i + 1 < len(out):
+            out[i + 1] = str(Path(out[i + 1]).resolve())
+        elif arg.startswith("--kafka-config="):
+            out[i] = "--kafka-config=" + str(Path(arg.partition("=")[2]).resolve())
+    return out
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from jobs.options import add_kafka_client_args
+
     cluster = sub.add_parser("cluster", help="a standalone Flink session cluster on 127.0.0.1")
     _common(cluster)
-    cluster.add_argument("action", choices=["start", "stop", "status"])
+    cluster.add_argument("action", choices=["start", "stop", "status", "add-taskmanager"],
+                         help="start starts what is missing (both daemons, or a TaskManager beside a lone "
+                              "JobManager); status lists the TaskManagers; add-taskmanager starts one more")
+    cluster.add_argument("--replace", action="store_true",
+                         help="add-taskmanager: then stop the oldest TaskManager (its tasks fail over to the new one "
+                              "when the job has --restart-attempts)")
     cluster.set_defaults(func=cluster_cmd)
 
     for name, help_text in (("submit", "submit the job to the session cluster"),
@@ -47,8 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 description="Arguments after -- go to the job (see `ttpflow run --help`).")
         _common(parser)
         if name == "resume":
-            parser.add_argument("savepoint", help="savepoint directory (printed by `ttpflow stop`)")
+            parser.add_argument("savepoint", help="savepoint directory (printed by `ttpflow stop`), or a retained "
+                                                  "checkpoint (chk-N, or its job's checkpoint folder: the newest)")
+            parser.add_argument("--allow-non-restored-state", action="store_true",
+                                help="drop the savepoint's state of operators the job no longer has (a rule removed "
+                                     "or changed); without it Flink refuses the savepoint")
         parser.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, HOST:PORT")
+        add_kafka_client_args(parser)
         parser.set_defaults(func=submit_cmd)
 
     upgrade = sub.add_parser(
@@ -60,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(upgrade)
     upgrade.add_argument("savepoint", help="savepoint directory of the older job (printed by `ttpflow stop`)")
     upgrade.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, HOST:PORT")
+    add_kafka_client_args(upgrade)
     upgrade.set_defaults(func=upgrade_cmd)
 
     stop = sub.add_parser("stop", help="stop the job with a savepoint")
@@ -75,16 +111,35 @@ def cluster_cmd(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     try:
         if args.action == "start":
-            cluster.start()
-            print(f"flink cluster running: {cluster.rest_url}")
+            started = cluster.start()
+            print(f"flink cluster running: {cluster.rest_url}"
+                  + (f" (started {', '.join(started)})" if started else ""))
         elif args.action == "stop":
             cluster.stop()
             print("flink cluster stopped")
+        elif args.action == "add-taskmanager":
+            stopped = cluster.add_task_manager(replace=args.replace)
+            print(f"taskmanager added to {cluster.rest_url}" + (f"; stopped pid {stopped}" if stopped else ""))
+            _print_task_managers(cluster)
         else:
-            print(f"flink cluster {'running' if cluster.running() else 'not running'}: {cluster.rest_url}")
+            count = cluster.task_manager_count()
+            if count is None:
+                print(f"flink cluster not running: {cluster.rest_url}")
+            elif count == 0:
+                print(f"flink cluster not running: JobManager up at {cluster.rest_url}, no TaskManager "
+                      "(`ttpflow cluster start` starts one)")
+            else:
+                print(f"flink cluster running: {cluster.rest_url}")
+                _print_task_managers(cluster)
     except ClusterError as err:
         raise UserError(str(err)) from None
     return 0
+
+
+def _print_task_managers(cluster) -> None:
+    from jobs.local.rest import format_task_managers
+
+    print(format_task_managers(cluster.task_managers()))
 
 
 def submit_cmd(args: argparse.Namespace) -> int:
@@ -94,7 +149,8 @@ def submit_cmd(args: argparse.Namespace) -> int:
     if not cluster.running():
         raise UserError(f"no Flink cluster at {cluster.rest_url}; start one with `ttpflow cluster start`")
     try:
-        job_id = cluster.submit(_job_args(args), savepoint=getattr(args, "savepoint", None))
+        job_id = cluster.submit(_job_args(args), savepoint=getattr(args, "savepoint", None),
+                                allow_non_restored_state=getattr(args, "allow_non_restored_state", False))
     except ClusterError as err:
         raise UserError(str(err)) from None
     (cluster.state_dir / LAST_JOB).write_text(job_id + "\n")

@@ -1,4 +1,4 @@
-"""``ttpflow kafka start | stop | status``: a local single-node Kafka broker (KRaft) on 127.0.0.1."""
+"""``ttpflow kafka start | stop | status | topics``: a local single-node Kafka broker (KRaft) on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from jobs.local.kafka import (
     LocalKafka,
     port_in_use,
 )
+from schemas.config import Topics
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +61,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = actions.add_parser("status", help="say whether the broker runs and answers")
     _common_options(status)
     status.set_defaults(func=_status)
+
+    topics = actions.add_parser(
+        "topics",
+        help="create the job's topics (output topics with message.timestamp.type=LogAppendTime)",
+        description=(
+            "Create the raw and output topics the job uses, or bring existing output topics in line. "
+            "Output topics (alerts, signals, dead letter, late) get message.timestamp.type=LogAppendTime: "
+            "the job writes each record with its event time as the Kafka timestamp, and retention must "
+            "count from the write instead. Raw topics keep producer time (--start-from-timestamp seeks by it)."
+        ),
+    )
+    topics.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
+                        help=f"the local broker's port (default {DEFAULT_PORT}); ignored with --bootstrap-servers")
+    topics.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT", help="any broker")
+    topics.add_argument("--partitions", type=int, default=1, metavar="N",
+                        help="partitions of the topics created (default 1; existing topics are left as they are)")
+    job_topics = Topics()
+    topics.add_argument("--raw-topic", action="append", dest="raw_topics", metavar="TOPIC[=FORMAT]",
+                        help=f"input topic (default {job_topics.raw[0]}; repeatable; =FORMAT is ignored here)")
+    topics.add_argument("--alerts-topic", default=job_topics.alerts)
+    topics.add_argument("--signals-topic", default=job_topics.signals)
+    topics.add_argument("--dead-letter-topic", default=job_topics.dead_letter)
+    topics.add_argument("--late-topic", default=job_topics.late)
+    topics.set_defaults(func=_topics)
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +141,26 @@ def _stop(args: argparse.Namespace) -> int:
         print(f"Kafka broker not running (data: {_display(broker.data_dir)})")
     else:
         print(f"Kafka broker stopped (pid {pid})")
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from jobs.local.topics import TIMESTAMP_TYPE, TopicError, ensure_topics, job_topics
+
+    if args.partitions < 1:
+        raise UserError(f"--partitions must be at least 1, got {args.partitions}")
+    bootstrap = args.bootstrap_servers or f"127.0.0.1:{args.port}"
+    raw = tuple(t.split("=", 1)[0] for t in (args.raw_topics or Topics().raw))
+    topics = Topics(raw=raw, alerts=args.alerts_topic, signals=args.signals_topic,
+                    dead_letter=args.dead_letter_topic, late=args.late_topic)
+    specs = job_topics(topics, args.partitions)
+    try:
+        done = ensure_topics(bootstrap, specs)
+    except TopicError as err:
+        raise UserError(str(err)) from None
+    for spec in specs:
+        stamp = spec.configs.get(TIMESTAMP_TYPE, "CreateTime")
+        print(f"{spec.name}: {done[spec.name]}, {TIMESTAMP_TYPE}={stamp}")
     return 0
 
 

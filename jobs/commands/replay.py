@@ -48,6 +48,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--topic", required=True, help="Kafka topic to publish to")
     parser.add_argument("--bootstrap-servers", default=DEFAULT_BOOTSTRAP, metavar="H:P", help="default: %(default)s")
     parser.add_argument("--rate", type=float, default=0.0, metavar="N", help="at most N records per second (0: no cap)")
+    from jobs.options import add_kafka_client_args
+
+    add_kafka_client_args(parser)  # SASL / TLS as the job's (the kafka-python subset: jobs.kafka_props)
     parser.add_argument(
         "--dead-letter", action="append", default=[], metavar="PATH", help="a dead-letter file to re-inject"
     )
@@ -156,7 +159,11 @@ def run(args: argparse.Namespace) -> int:
             largest = max(largest, len(payload))
     except (RecordFileError, ReplayInputError) as exc:
         raise UserError(str(exc)) from None
-    producer = _producer(args.bootstrap_servers, largest)
+    from jobs.kafka_props import client_properties, kafka_python_args
+    from jobs.options import kafka_client_settings
+
+    client = kafka_python_args(client_properties(*kafka_client_settings(args)))
+    producer = _producer(args.bootstrap_servers, largest, client)
     from kafka.errors import KafkaError
     failures: list[str] = []
     progress = Progress(total)
@@ -189,7 +196,7 @@ def _note(text: str) -> None:
     print(f"ttpflow replay: {text}", file=sys.stderr)
 
 
-def _producer(bootstrap: str, largest: int = 0) -> Any:
+def _producer(bootstrap: str, largest: int = 0, client: dict[str, Any] | None = None) -> Any:
     from kafka import KafkaProducer  # imported here: the other commands need no Kafka client
     from kafka.errors import KafkaError
 
@@ -198,6 +205,6 @@ def _producer(bootstrap: str, largest: int = 0) -> Any:
     request = max(1 << 20, largest + (64 << 10))
     try:
         return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, retries=5,
-                             max_request_size=request)
-    except KafkaError as exc:
-        raise UserError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+                             max_request_size=request, **(client or {}))
+    except KafkaError as exc:  # its type only: kafka-python may quote its configuration
+        raise UserError(f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from None

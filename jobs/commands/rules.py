@@ -3,6 +3,10 @@
 Prints counts (files, loaded, unsupported, waiting for placeholder values, skipped correlation
 rules, warnings) and every problem as ``file:line: field F: reason``. Exit code 1 when a rule is
 unsupported (so CI can gate a rule repository on it), 0 otherwise, 2 for a usage error.
+
+Every run also checks the suppression pack (``--rules-dir``, default the bundled rules): a warning on
+stderr for each expired rule and, with ``--against FILE...``, for each rule that matches none of
+those files' hits. Without Sigma paths, that check is the whole report.
 """
 
 from __future__ import annotations
@@ -37,7 +41,12 @@ def register(subparsers: Any) -> None:
         help="list the correlation rules (--rules-dir, plus Sigma correlations in PATH...) with the path each "
         "takes (JVM SQL or the Python keyed operator), why, and the SQL it compiles to",
     )
-    check.add_argument("--rules-dir", metavar="DIR", help="the rule pack for --explain (default: the bundled rules)")
+    check.add_argument("--rules-dir", metavar="DIR",
+                       help="the rule pack for --explain and the suppression check (default: the bundled rules)")
+    check.add_argument("--against", nargs="+", metavar="PATH", default=[],
+                       help="input files (as `ttpflow run --input` takes them): warn on suppression rules that "
+                            "match none of their hits")
+    check.add_argument("--assets", metavar="PATH", help="the asset inventory suppression rules' asset tags read")
     check.add_argument(
         "--placeholders", metavar="FILE", help="YAML mapping of placeholder name -> values, for rules using |expand"
     )
@@ -50,12 +59,15 @@ def register(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    # The suppression pack is checked on every run (warnings on stderr, so --json stays one object).
+    suppressions = suppression_check(args.rules_dir, args.against, args.assets)
     if args.explain:
         print(explain_text(args.rules_dir, args.paths))
         if not args.paths:
             return 0
     elif not args.paths:
-        raise UserError("rules check: give Sigma rule files or folders (or --explain)")
+        print(suppressions)  # no Sigma paths: the suppression check is the report
+        return 0
     try:
         ruleset = load_rules(args.paths, cache_dir=not args.no_cache)
     except RulePathError as exc:
@@ -143,6 +155,7 @@ def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
     from udfs.correlate.plan import CorrelationPlan
     from udfs.correlate.rules import load_ruleset
     from udfs.correlate.sql import progression, sigma
+    from udfs.correlate.sql.risk import risk_sql
     from udfs.correlate.sql.sequence import sequence_sql
 
     plan = CorrelationPlan(load_ruleset(rules_dir or DEFAULT_RULES_DIR, sigma_paths))
@@ -152,6 +165,7 @@ def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
                                chained="chained" if any(ref.correlation for ref in r.refs) else None)
             for r in plan.jvm_ordered}
     sql |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
+    sql |= {r.id: risk_sql(r) for r in plan.jvm_risks}
     lines = []
     for path in plan.explain():
         lines.append(f"{path.rule_id}  [{path.kind}]  {path.path}: {path.why}")
@@ -162,6 +176,50 @@ def explain_text(rules_dir: str | None, sigma_paths: list[str]) -> str:
                  f"{len(plan.paths) - jvm} on the Python keyed operator")
     lines += _network_text(rules_dir or DEFAULT_RULES_DIR)
     return "\n".join(lines)
+
+
+def suppression_check(rules_dir: str | None, against: list[str], assets: str | None) -> str:
+    """The suppression pack's summary line; each warning (expired; never matching ``against``) on stderr."""
+    import sys
+
+    from schemas.config import DEFAULT_RULES_DIR
+    from udfs.suppress.check import count_matches, pack_report
+    from udfs.suppress.rules import load_suppressions
+
+    folder = rules_dir or DEFAULT_RULES_DIR
+    report = pack_report(load_suppressions(folder))
+    if against:
+        report = count_matches(report, _suppressor(report, folder, assets), _analyzed(folder, against))
+    for warning in report.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
+    return report.summary()
+
+
+def _suppressor(report: Any, rules_dir: str | Path, assets: str | None) -> Any:
+    from udfs.link.inventory import load_inventory
+    from udfs.suppress.match import AssetTags, Suppressor
+
+    return Suppressor(report.active, inventory=load_inventory(assets), assets=AssetTags.load(assets))
+
+
+def _analyzed(rules_dir: str | Path, paths: list[str]) -> Any:
+    """(event, hits) for every record of ``paths`` that normalizes, as the job would detect them."""
+    from udfs.detect.detector import load_detector
+    from udfs.normalize.files import RecordFileError, iter_records
+    from udfs.normalize.normalizer import Normalizer
+
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"--against {path}: no such file")
+    detector, normalizer = load_detector(rules_dir), Normalizer(None)
+    try:
+        for path in paths:
+            for payload, origin in iter_records(path):
+                event = normalizer.normalize(payload, origin).event
+                if event is not None:
+                    yield event, detector.detect(event)
+    except RecordFileError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _network_text(rules_dir: str | Path) -> list[str]:

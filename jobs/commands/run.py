@@ -36,14 +36,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dead-letter", type=Path, metavar="PATH", help="dead letters, one JSON per line")
     parser.add_argument("--signals", type=Path, metavar="PATH", help="every technique hit, one JSON per line")
     parser.add_argument("--late", type=Path, metavar="PATH", help="hits behind the watermark, one JSON per line")
+    parser.add_argument("--suppressed", type=Path, metavar="PATH",
+                        help="hits suppression rules took, with the rule and its reason, one JSON per line")
     parser.add_argument("--events", type=Path, metavar="PATH",
                         help="every normalized event, one JSON per line (as `ttpflow normalize` prints them)")
     parser.add_argument("--work-dir", type=Path, metavar="DIR",
                         help="files: where the run stages its input and output, removed at the end; needs 4/3 of "
                              "the input plus ~40 bytes and the file name per record, and the outputs, free "
                              "(1.7x for 190-byte records; default .ttpflow/runs in the project)")
+    parser.add_argument("--metrics-port", type=_metrics_port, metavar="PORT[-LAST]",
+                        help="serve the job's metrics (Flink's and ttpflow's) for Prometheus at "
+                             "http://127.0.0.1:PORT/metrics while it runs (a range: the first free port)")
     add_kafka_job_args(parser)
     parser.set_defaults(func=run)
+
+
+def _metrics_port(text: str) -> str:
+    from jobs.local.metrics import check_port
+
+    return check_port(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,19 +62,26 @@ def run(args: argparse.Namespace) -> int:
     from jobs.options import config_from_args
 
     config = config_from_args(args)
+    if getattr(args, "metrics_port", None):
+        from dataclasses import replace as _replace
+
+        config = _replace(config, metrics_port=args.metrics_port)
     if args.bootstrap_servers:
         if args.input:
             raise UserError("give either --input files or --bootstrap-servers, not both")
         from jobs.broker import require_broker
+        from jobs.kafka_props import client_properties, gather, masked
 
-        require_broker(args.bootstrap_servers)
+        require_broker(args.bootstrap_servers,
+                       properties=client_properties(config.kafka_config_file, config.kafka_properties))
         from dataclasses import replace
 
         from schemas.config import PROJECT_ROOT
 
         # The embedded cluster checkpoints to disk: JobManager memory would cap state at 5 MB.
         config = replace(config, checkpoint_dir=config.checkpoint_dir or str(PROJECT_ROOT / ".ttpflow" / "checkpoints"))
-        log("job starting", mode="kafka", topics=list(config.topics.raw), bootstrap=config.bootstrap_servers)
+        log("job starting", mode="kafka", topics=list(config.topics.raw), bootstrap=config.bootstrap_servers,
+            kafka_properties=masked(gather(config.kafka_config_file, config.kafka_properties)))
         build_kafka_job(config).execute("ttpflow")
         return 0
     return run_on_files(args, config)
@@ -83,7 +101,8 @@ def run_on_files(args: argparse.Namespace, config: JobConfig) -> int:
     sinks: dict[str, IO[bytes]] = {}
     opened: list[IO[bytes]] = []
     for name, target in (("alerts", args.output), ("dead_letter", args.dead_letter),
-                         ("signals", args.signals), ("late", args.late), ("events", args.events)):
+                         ("signals", args.signals), ("late", args.late), ("events", args.events),
+                         ("suppressed", args.suppressed)):
         if target is None and name == "alerts":
             sinks[name] = sys.stdout.buffer
         elif target is not None:
@@ -119,7 +138,7 @@ def run_on_files(args: argparse.Namespace, config: JobConfig) -> int:
     log("job finished", seconds=round(time.monotonic() - started, 1), job_seconds=round(finished - staged, 1),
         **{f"{k}_count": v for k, v in counts.items()})
     labels = {"alerts": "alerts", "signals": "signals", "dead_letter": "dead letters", "late": "late",
-              "events": "events"}
+              "events": "events", "suppressed": "suppressed"}
     summary = ", ".join(f"{counts[name]} {label}" for name, label in labels.items() if name in sinks)
     print(f"ttpflow run: {summary}", file=sys.stderr)
     return 0

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -171,6 +171,8 @@ class LocalKafka:
         lib_dir: Path | str | None = None,
         conf_dir: Path | str | None = None,
         extra_properties: Mapping[str, str] | None = None,
+        client_properties: Mapping[str, str] | None = None,
+        format_args: Sequence[str] = (),
         fetch_jars: bool = True,
         stop_with_parent: bool = False,
         progress: Callable[[str], None] | None = None,
@@ -185,6 +187,11 @@ class LocalKafka:
         self.lib_dir = Path(lib_dir).resolve() if lib_dir is not None else DEFAULT_LIB_DIR
         self.conf_dir = Path(conf_dir).resolve() if conf_dir is not None else DEFAULT_CONF_DIR
         self.extra_properties = dict(extra_properties or {})
+        # A secured listener (extra_properties may replace `listeners` with SASL_SSL ones): the Java
+        # client properties the readiness probe connects with (jobs.kafka_props), and arguments
+        # for `kafka-storage format` such as --add-scram, which creates SCRAM users in KRaft.
+        self.client_properties = dict(client_properties or {})
+        self.format_args = tuple(format_args)
         self.fetch_jars = fetch_jars
         # For test sessions: the broker must not outlive a test run that was killed before its
         # teardown ran. The CLI's broker, in contrast, is meant to outlive the command.
@@ -385,6 +392,7 @@ class LocalKafka:
             str(self.server_properties),
             # Safety net: a folder formatted earlier is kept as it is, never re-formatted.
             "--ignore-formatted",
+            *self.format_args,
         ]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -463,8 +471,7 @@ class LocalKafka:
 
     # -- probing -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _answers(bootstrap: str, timeout_s: float) -> bool:
+    def _answers(self, bootstrap: str, timeout_s: float) -> bool:
         """True once the broker accepts connections and serves cluster metadata with itself in it."""
         host, _, port = bootstrap.rpartition(":")
         try:
@@ -476,6 +483,8 @@ class LocalKafka:
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
 
+        from jobs.kafka_props import kafka_python_args
+
         timeout_ms = max(int(timeout_s * 1000), 500)
         admin = None
         try:
@@ -484,6 +493,7 @@ class LocalKafka:
                 client_id="ttpflow-local-kafka-probe",
                 bootstrap_timeout_ms=timeout_ms,
                 request_timeout_ms=timeout_ms,
+                **kafka_python_args(self.client_properties),
             )
             cluster = admin.describe_cluster()
         except (KafkaError, OSError, ValueError):

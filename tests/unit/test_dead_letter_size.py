@@ -144,8 +144,8 @@ def test_replay_reads_a_file_whose_first_line_is_hostile(tmp_path: Path, capsys:
 
 def _hit_row(signal: str, host: str = "h") -> tuple[object, ...]:
     # the analyzed row's layout: kind, ts, id, val, rule_id, tags, keys, own/hit host, user, ..., ev, signal
-    row = ("hit", 1, "id", None, "rule-1", ["t"], {"k": "v"}, host, host, host, None, None, *([None] * 12),
-           "{}", signal)
+    row = ("hit", 1, "id", None, "rule-1", ["t"], {"k": "v"}, host, host, host, None, None,
+           *([None] * (len(COLUMNS) - 14)), "{}", signal)
     assert len(row) == len(COLUMNS)
     return row
 

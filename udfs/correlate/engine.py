@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.correlation import SigmaCorrelation
+from schemas.risk import RiskThresholdRule
 from schemas.rules import SequenceRule, TacticProgressionRule
 from udfs.correlate.drafts import evidence_of
 from udfs.correlate.progression import ProgressionRuntime
 from udfs.correlate.records import Draft, Group, Hit, RoutedRecord
+from udfs.correlate.risk import RiskRuntime
 from udfs.correlate.runtime import Counters, Groups, Parts, Runtime, make_key, rule_of_key
 from udfs.correlate.sequence import SequenceRuntime
 from udfs.correlate.sigma_runtime import SigmaRuntime
@@ -32,9 +34,10 @@ class RuleSet:
     sequences: list[SequenceRule] = field(default_factory=list)
     progressions: list[TacticProgressionRule] = field(default_factory=list)
     correlations: list[SigmaCorrelation] = field(default_factory=list)
+    risks: list[RiskThresholdRule] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.sequences) + len(self.progressions) + len(self.correlations)
+        return len(self.sequences) + len(self.progressions) + len(self.correlations) + len(self.risks)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Correlation:
         runtimes: list[Runtime] = [SequenceRuntime(r, self.counters) for r in rules.sequences]
         runtimes += [ProgressionRuntime(r, self.counters, catalog) for r in rules.progressions]
         runtimes += [SigmaRuntime(r, self.counters) for r in rules.correlations]
+        runtimes += [RiskRuntime(r, self.counters) for r in rules.risks]
         self.runtimes: dict[str, Runtime] = {rt.rule_id: rt for rt in runtimes}
         # Inner correlations: which outer rules consume them, and whether they alert on their own.
         users: dict[str, list[SigmaCorrelation]] = defaultdict(list)
@@ -186,6 +190,12 @@ def _trigger_keys(rt: Runtime) -> list[tuple[str, str]] | None:
         return keys
     if isinstance(rt, ProgressionRuntime):
         return [("a", t) for t in rt.order]
+    if isinstance(rt, RiskRuntime):  # a signal filter without kinds (or with where) may take any hit
+        spec = rt.rule.signals
+        if spec.where or not (spec.techniques or spec.tactics or spec.rule_ids):
+            return None
+        return [("t", t) for t in spec.techniques] + [("a", t) for t in spec.tactics] + \
+            [("r", r) for r in spec.rule_ids]
     assert isinstance(rt, SequenceRuntime)
     specs = list(rt.rule.steps) + ([rt.rule.until] if rt.rule.until else [])
     for spec in specs:

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.correlation import SigmaCorrelation
+from schemas.risk import RiskThresholdRule
 from schemas.rules import SequenceRule, TacticProgressionRule
 from udfs.correlate.engine import RuleSet
 from udfs.correlate.fields import resolve, scalar
 from udfs.correlate.match import CompiledMatcher
 from udfs.correlate.progression import ProgressionRuntime
+from udfs.correlate.risk import KIND as RISK_KIND
+from udfs.correlate.risk import SignalFilter, rule_facts
 from udfs.correlate.runtime import KEY_SEPARATOR
 from udfs.correlate.sigma_runtime import SigmaRuntime
 
@@ -40,6 +43,9 @@ class RulePath:
     why: str
 
 
+RISK_KEY = "~risk"  # keys[RISK_KEY]: the risk score of a hit that some risk_threshold rule counts
+
+
 @dataclass(frozen=True)
 class MatchSpec:
     """What turns a JVM match of one rule into the reference's draft."""
@@ -47,7 +53,7 @@ class MatchSpec:
     rule_id: str
     title: str
     level: str
-    kind: str  # sequence | tactic_progression | sigma:<type>
+    kind: str  # sequence | tactic_progression | sigma:<type> | risk_threshold
     group_by: str | list[str]  # how the group values are named (as the reference's route names them)
     draft_group_by: str | list[str]  # what the draft says it grouped by
     within_ms: int
@@ -97,6 +103,14 @@ def progression_path(rule: TacticProgressionRule) -> tuple[Path, str]:
     if reason:
         return "python", reason
     return "jvm", "OVER aggregation with the JVM function tactic_progression (the reference's chain table)"
+
+
+def risk_path(rule: RiskThresholdRule) -> tuple[Path, str]:
+    reason = _group_problem(rule.group_by)
+    if reason:
+        return "python", reason
+    return "jvm", ("MATCH_RECOGNIZE over the entity's signals and their risk (sum within the window, "
+                   "AFTER MATCH SKIP PAST LAST ROW)")
 
 
 def _sigma_problem(rule: SigmaCorrelation) -> str | None:
@@ -172,6 +186,7 @@ class CorrelationPlan:
     jvm_progressions: list[TacticProgressionRule] = field(default_factory=list)
     jvm_sliding: list[SigmaCorrelation] = field(default_factory=list)
     jvm_ordered: list[SigmaCorrelation] = field(default_factory=list)  # temporal_ordered, as sequences
+    jvm_risks: list[RiskThresholdRule] = field(default_factory=list)
     python: RuleSet = field(default_factory=RuleSet)
     paths: list[RulePath] = field(default_factory=list)
 
@@ -194,6 +209,11 @@ class CorrelationPlan:
                 continue
             (self.jvm_ordered if corr.type == "temporal_ordered" else self.jvm_sliding).append(corr)
             self.chained |= {ref.ids[0] for ref in corr.refs if ref.correlation}
+        for risk in self.ruleset.risks:  # every entity is a single host / user / field: always the JVM
+            path, why = risk_path(risk)
+            self.paths.append(RulePath(risk.id, RISK_KIND, path, why))
+            (self.jvm_risks if path == "jvm" else self.python.risks).append(risk)
+        self._risk_filters = [(r, SignalFilter(r)) for r in self.jvm_risks]
         self.silent = {i for i in self.chained
                        if not any(c.generate for c in self.jvm_ordered if i in {r.ids[0] for r in c.refs})}
         self._matchers = {r.id: [CompiledMatcher.of(s) for s in r.steps] for r in self.jvm_sequences}
@@ -207,11 +227,12 @@ class CorrelationPlan:
 
     @property
     def has_jvm(self) -> bool:
-        return bool(self.jvm_sequences or self.jvm_progressions or self.jvm_sliding or self.jvm_ordered)
+        return bool(self.jvm_sequences or self.jvm_progressions or self.jvm_sliding or self.jvm_ordered
+                    or self.jvm_risks)
 
-    def tags(self, hit: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    def tags(self, hit: dict[str, Any], risk: dict[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
         """(tags, keys) of one unlinked hit (see the module doc); ``~python`` when a Python-path rule
-        could use it."""
+        could use it. ``risk``: the hit's risk (udfs.score), which risk rules filter on."""
         tags: list[str] = []
         keys: dict[str, str] = {}
         for rule in self.jvm_sequences:
@@ -226,6 +247,13 @@ class CorrelationPlan:
                 keys[f"{prog.rule_id}@tactics"] = ",".join(tactics)
         for sigma in self._sigma:
             self._sigma_tags(sigma, hit, tags, keys)
+        for rule, signals in self._risk_filters:
+            score = signals.score(hit, risk)
+            if score is not None and self._group_keys(rule.id, rule.group_by, hit, keys):
+                tags.append(rule.id)
+                # In the keys map, not a column of its own: a new column would change the row type the
+                # linking stages keep in state, and savepoints of earlier builds would not restore.
+                keys[RISK_KEY] = str(score)
         if self.has_python and self._python_candidate(hit):
             tags.append(FALLBACK_TAG)
         return tags, keys
@@ -281,6 +309,9 @@ class CorrelationPlan:
             details = {"type": c.type, "condition": dict(cond.ops), "timespan_ms": c.timespan_ms}
             out[c.id] = MatchSpec(c.id, c.title, c.level, f"sigma:{c.type}", list(c.group_by),
                                   list(c.group_by) or ["all"], c.timespan_ms, details)
+        for r in self.jvm_risks:
+            out[r.id] = MatchSpec(r.id, r.title, r.level, RISK_KIND, r.group_by, r.group_by, r.window_ms,
+                                  rule_facts(r))
         return out
 
     def longest_window_ms(self) -> int:
@@ -288,6 +319,7 @@ class CorrelationPlan:
         rules = self.ruleset
         windows = [r.within_ms for r in [*rules.sequences, *rules.progressions]]
         windows += [c.timespan_ms for c in rules.correlations]
+        windows += [r.window_ms for r in rules.risks]
         return max(windows, default=0)
 
     def explain(self) -> list[RulePath]:

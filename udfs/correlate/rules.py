@@ -1,5 +1,6 @@
 """Load the correlation rule packs: sequences and tactic progressions (``rules/sequences``), Sigma
-correlations (``rules/correlations`` and the ``--sigma`` paths). Every problem names file, line, field."""
+correlations (``rules/correlations`` and the ``--sigma`` paths), risk thresholds (``rules/risk``).
+Every problem names file, line, field."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from schemas.risk import RiskThresholdRule
 from schemas.rules import HitMatcher, SequenceRule, TacticProgressionRule
 from udfs.correlate.engine import RuleSet
 from udfs.correlate.predicates import PredicateError, compile_where
@@ -92,6 +94,26 @@ def load_progression_rules(rules_dir: Path) -> list[TacticProgressionRule]:
     return _load_dir(rules_dir, "tactic_progression")
 
 
+def load_risk_rules(rules_dir: Path, taken: dict[str, str] | None = None) -> list[RiskThresholdRule]:
+    """``<rules dir>/risk/*.y*ml``: one ``risk_threshold`` rule a file; ``taken``: ids of other kinds
+    (id -> where), which a risk rule may not reuse."""
+    rules: list[RiskThresholdRule] = []
+    seen: dict[str, str] = dict(taken or {})
+    for path in sorted((rules_dir / "risk").glob("*.y*ml")):
+        text = path.read_text()
+        found = _kind_of(path, text)
+        if found is not None and found != "risk_threshold":  # no kind at all: the model says it is required
+            raise _problem(path, text, ("kind",), f"expected risk_threshold, got {found!r}")
+        rule = load_yaml_model(path, RiskThresholdRule)
+        _check_matcher(path, text, ("signals",), rule.signals)
+        if rule.id in seen:
+            raise RuleFileError(f"{rule.id!r} is already defined in {seen[rule.id]}",
+                                location=Location(str(path), line_of(text, ("id",)) or 1, "id"))
+        seen[rule.id] = str(path)
+        rules.append(rule)
+    return rules
+
+
 def load_ruleset(rules_dir: Path | str, sigma_paths: Iterable[Path | str] = ()) -> RuleSet:
     """Every correlation rule the job runs. Ids are unique across kinds (they key the state)."""
     rules_dir = Path(rules_dir)
@@ -109,4 +131,5 @@ def load_ruleset(rules_dir: Path | str, sigma_paths: Iterable[Path | str] = ()) 
             where = Location(path, int(line), "id") if path and line.isdigit() else Location(corr.source, field="id")
             raise RuleFileError(f"{corr.id!r} is already defined in {seen[corr.id]}", location=where)
         seen[corr.id] = corr.source
+    ruleset.risks = load_risk_rules(rules_dir, seen)
     return ruleset

@@ -89,6 +89,20 @@ class Detector:
                 hits.append(hit)
         return hits
 
+    def filtered(self, event: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+        """The hits Sigma filters took from the last :meth:`detect` of ``event``: (hit, the filter's
+        ``FilterIR``). They leave through the suppressed output, never silently (udfs.suppress)."""
+        out = []
+        for matcher in self.matchers:
+            taken = getattr(matcher, "filtered", None)
+            if taken:
+                for partial, sfilter in matcher.filtered_matches(event):  # type: ignore[attr-defined]
+                    out.append((self._hit(event, partial["rule_id"], partial["rule_title"], "sigma",
+                                          partial.get("level", "medium"), partial.get("techniques", []),
+                                          partial.get("matched_fields", []), status=partial.get("status"),
+                                          declared_tactics=partial.get("tactics", ())), sfilter))
+        return out
+
     def _hit(
         self,
         event: dict[str, Any],

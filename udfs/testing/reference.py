@@ -25,10 +25,23 @@ from udfs.score import Scorer
 from udfs.testing.harness import EventTimeHarness
 
 
+class _ScoredWindows(NetworkWindows):
+    """Network windows whose hits carry their risk, as the job's hit rows do (risk rules sum it)."""
+
+    def __init__(self, network: NetworkBehavior, scorer: Scorer) -> None:
+        super().__init__(network)
+        self.scorer = scorer
+
+    def due(self, watermark: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [({**hit, "risk": self.scorer.hit(hit)}, event) for hit, event in super().due(watermark)]
+
+
 def reference_alerts(payloads: Iterable[bytes], config: JobConfig) -> list[dict[str, Any]]:
-    """Scored alerts for ``payloads`` in arrival order (as one file's lines)."""
+    """Scored alerts for ``payloads`` in arrival order (as one file's lines). Every hit carries its
+    ``risk`` (the signal's), as in the job: risk_threshold rules sum it."""
     normalizer = Normalizer(config.default_format, limits=config.limits())
     inventory = load_inventory(config.assets_path)
+    scorer = Scorer.from_config(config, inventory)
     detector = load_detector(config.rules_dir, config.sigma_paths)
     network = NetworkBehavior(load_network_rules(config.rules_dir))
     harness = EventTimeHarness(
@@ -37,7 +50,7 @@ def reference_alerts(payloads: Iterable[bytes], config: JobConfig) -> list[dict[
         allowed_lateness_ms=config.allowed_lateness_ms,
         linker=Linker(inventory),
         binding_max_age_ms=config.binding_max_age_ms,
-        network=NetworkWindows(network) if network.windowed else None,
+        network=_ScoredWindows(network, scorer) if network.windowed else None,
     )
 
     def items() -> Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -45,7 +58,7 @@ def reference_alerts(payloads: Iterable[bytes], config: JobConfig) -> list[dict[
             event = normalizer.normalize(payload, Origin(file="reference", line=line)).event
             if event is not None:
                 conn = connection_of(event) if network else None
-                yield event, detector.detect(event) + (network.record_hits(event, conn) if conn else [])
+                hits = detector.detect(event) + (network.record_hits(event, conn) if conn else [])
+                yield event, [{**hit, "risk": scorer.hit(hit)} for hit in hits]
 
-    scorer = Scorer.from_config(config, inventory)
     return [scorer.alert(draft) for draft in harness.run(items()).alerts]

@@ -9,6 +9,8 @@ import orjson
 
 from udfs.correlate.drafts import MAX_EVIDENCE, make_draft, with_step
 from udfs.correlate.plan import MatchSpec
+from udfs.correlate.risk import KIND as RISK_KIND
+from udfs.correlate.risk import risk_details
 from udfs.correlate.runtime import KEY_SEPARATOR
 from udfs.correlate.sql.chains import EVIDENCE_LIST
 from udfs.correlate.sql.common import SEPARATORS
@@ -67,6 +69,12 @@ class MatchDrafts:
             first_ms, last_ms = int(first), evidence[-1]["timestamp_ms"]
             details = {"type": spec.details["type"], "value": float(metric), "condition": spec.details["condition"],
                        "timespan_ms": spec.details["timespan_ms"]}
+        elif spec.kind == RISK_KIND:  # head: the summed risk and the signal count (udfs.correlate.sql.risk)
+            head, links = links.split(SEPARATORS["file"], 1)
+            total, count = head.split(SEPARATORS["unit"])
+            steps, evidence = self._evidence(links)
+            first_ms, last_ms = evidence[0]["timestamp_ms"], evidence[-1]["timestamp_ms"]
+            details = risk_details(spec.details, int(total), int(count), len(evidence))
         else:
             steps, evidence = self._evidence(links)
             times = [e["timestamp_ms"] for e in evidence]

@@ -104,6 +104,7 @@ class SigmaEngine:
         self._lane_cache: dict[Any, Lane] = {}
         self._lane_rules: dict[int, LaneRule] = {}
         self._literals = LiteralCache()
+        self.filtered: list[tuple[int, int]] = []  # shared by every lane: see Lane.filtered
         self.learn = learn
         self.literal_engine = literal_engine
         with long_lived():
@@ -254,6 +255,7 @@ class SigmaEngine:
         lane = Lane(
             pipeline(source.pipeline), lane_rules, learn=self.learn, engine=self.literal_engine, cache=self._literals
         )
+        lane.filtered = self.filtered
         self._lane_cache[cache_key] = lane
         return lane
 
@@ -307,10 +309,16 @@ class SigmaEngine:
         return found
 
     def match(self, event: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        if self.filtered:
+            self.filtered.clear()
         indexes = self.match_indexes(event)
         if not indexes:
             return []
         return [self._partial(self.rules[i], event) for i in indexes]
+
+    def filtered_matches(self, event: dict[str, Any]) -> list[tuple[dict[str, Any], FilterIR]]:
+        """The matches of the last :meth:`match` that a Sigma filter took: (partial hit, the filter)."""
+        return [(self._partial(self.rules[i], event), self.rules[i].filters[n][0]) for i, n in self.filtered]
 
     def _partial(self, rule: CompiledRule, event: dict[str, Any]) -> dict[str, Any]:
         hit = dict(rule.static)

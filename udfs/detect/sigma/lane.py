@@ -54,6 +54,7 @@ SEARCH_ABOVE = 2.0
 # A lane switches to a finder of just its index's literals after re-indexing when no learning window
 # starts within this many events (so after its first 1,200 events, not after its first 200).
 SETTLE_EVENTS = 10_000
+_MAX_FILTERED = 64  # filtered matches kept per event (Lane.filtered)
 
 
 @dataclass
@@ -169,6 +170,9 @@ class Lane:
         self.rules = sorted(rules, key=lambda r: r.index)
         self.indexes = frozenset(r.index for r in self.rules)
         self.stats = LaneStats()
+        # (rule index, filter position) of matches a Sigma filter took: the engine shares one list
+        # among its lanes and hands them on as suppressed, never silently dropped (udfs.suppress).
+        self.filtered: list[tuple[int, int]] = []
         self.has_keywords = any(r.keywords for r in self.rules)
         self.engine = engine
         cache = cache or LiteralCache()
@@ -453,9 +457,13 @@ class Lane:
             stats.evaluated += 1
             if not rule.pred(get, texts):
                 continue
-            if rule.filters and any(not keep(get, texts) for keep in rule.filters):
-                stats.filtered += 1
-                continue
+            if rule.filters:
+                taken = next((n for n, keep in enumerate(rule.filters) if not keep(get, texts)), None)
+                if taken is not None:
+                    stats.filtered += 1
+                    if len(self.filtered) < _MAX_FILTERED:  # bounded for callers that never drain it
+                        self.filtered.append((rule.index, taken))
+                    continue
             stats.matched += 1
             matched.append(rule.index)
         if counts is not None or self._seen in self.windows:
