@@ -65,6 +65,19 @@ def main() -> None:
             analyze("file", "bench", 0, i, payload)
 
     rows = [("analyze", _best(plain, args.repeat))]
+    if getattr(config, "baseline_half_life_ms", None) is not None:  # adaptive baselines' keys: on vs off
+        from dataclasses import replace
+
+        off = Analyzer(replace(config, baseline_half_life_ms=None)).analyze
+        for i, payload in enumerate(events[:2000]):
+            off("file", "bench", 0, i, payload)
+
+        def no_baselines() -> None:
+            for i, payload in enumerate(events):
+                off("file", "bench", 0, i, payload)
+
+        rows.append(("analyze, --no-baselines", _best(no_baselines, args.repeat)))
+        rows.append(("analyze (again)", _best(plain, args.repeat)))  # the machine's drift between the two
     try:
         from udfs.metrics import AnalyzeMetrics, MemoryGroup
     except ImportError:
@@ -81,7 +94,7 @@ def main() -> None:
     hits = sum(1 for i, p in enumerate(events[:5000]) if any(r[0] == "hit" for r in analyze("file", "b", 0, i, p).rows))
     print(f"{len(events)} events, {hits / min(len(events), 5000):.1%} with hits, best of {args.repeat}, CPU time")
     for name, seconds in rows:
-        print(f"  {name:<20} {seconds / len(events) * 1e6:8.1f} µs/event")
+        print(f"  {name:<24} {seconds / len(events) * 1e6:8.1f} µs/event")
 
 
 if __name__ == "__main__":

@@ -82,8 +82,11 @@ from jobs.local.kafka import LocalKafka, free_port  # noqa: E402
 from tests.conftest import consume_from_kafka, create_kafka_topic  # noqa: E402
 
 CONNECTOR_DIR = ROOT / "flink-conf" / "lib" / "connectors"
-KINDS = ("sql", "identity", "full")
-KIND_TITLES = {"sql": "SQL only", "identity": "identity Python map", "full": "ttpflow"}
+# full-nobase: the full job under --no-baselines (adaptive baselines off), to measure what they cost
+KINDS = ("sql", "identity", "full", "full-nobase")
+FULL_KINDS = ("full", "full-nobase")
+KIND_TITLES = {"sql": "SQL only", "identity": "identity Python map", "full": "ttpflow",
+               "full-nobase": "ttpflow --no-baselines"}
 # Per vertex, in ms since its tasks started (/jobs/<id> gives them summed over subtasks, /jobs/<id>/vertices/<v>
 # per subtask): deltas over the measured window are exact, where the ...MsPerSecond gauges are smoothed.
 TIME_KEYS = ("accumulated-busy-time", "accumulated-backpressured-time", "accumulated-idle-time")
@@ -184,6 +187,8 @@ def run_full_job(spec: dict[str, Any]) -> None:
     }
     if "checkpoint_dir" in {f.name for f in dataclasses.fields(JobConfig)}:
         kwargs["checkpoint_dir"] = spec["checkpoint_dir"]  # local runs: state off the JobManager heap
+    if not spec.get("baselines", True):
+        kwargs["baseline_half_life_ms"] = None  # --no-baselines
     build_kafka_job(JobConfig(**kwargs)).execute("ttpflow (bench_throughput)")
 
 
@@ -507,7 +512,7 @@ def _scratch(prefix: str) -> str:
 
 def output_topics(bootstrap: str, kind: str, parallelism: int) -> dict[str, str]:
     sfx = uuid.uuid4().hex[:6]
-    names = ("out",) if kind != "full" else ("signals", "alerts", "dead", "late")
+    names = ("out",) if kind not in FULL_KINDS else ("signals", "alerts", "dead", "late")
     topics = {n: f"bench-tp-{kind}{parallelism}-{n}-{sfx}" for n in names}
     for name in topics.values():
         # LogAppendTime: the broker stamps write time (the job stamps its records with event time)
@@ -530,6 +535,7 @@ def job_spec(args: argparse.Namespace, kind: str, bootstrap: str, raw: str, para
         "checkpoint_dir": _scratch("ttpflow-bench-ckpt-"),
         "rest_port": free_port() if rest else None,
         "python_workers": args.python_workers,
+        "baselines": kind != "full-nobase",
     }
 
 
@@ -538,7 +544,7 @@ def measure(args: argparse.Namespace, kind: str, bootstrap: str, raw: str, paral
     topics = output_topics(bootstrap, kind, parallelism)
     spec = job_spec(args, kind, bootstrap, raw, parallelism, topics,
                     checkpoint_interval_s=args.checkpoint_interval, rest=not args.no_rest)
-    timed_topic = topics["out"] if kind != "full" else topics["signals"]
+    timed_topic = topics["out"] if kind not in FULL_KINDS else topics["signals"]
     run = Run(kind, parallelism, events, expected)
     print(f"[{kind} p={parallelism}] start (timeout {args.timeout:.0f} s)", file=sys.stderr, flush=True)
     job = JobProcess(spec)
@@ -548,13 +554,13 @@ def measure(args: argparse.Namespace, kind: str, bootstrap: str, raw: str, paral
     try:
         run.count, run.first_ms, run.last_ms = count_and_window(
             bootstrap, timed_topic, expected, args.timeout, alive=job.alive,
-            idle_s=args.idle_timeout if kind == "full" else None,
+            idle_s=args.idle_timeout if kind in FULL_KINDS else None,
         )
         run.elapsed_s = time.monotonic() - started
         time.sleep(monitor.interval_s + 0.5)  # one more sample after the last output record
         if run.count < expected:
             run.status = "failed" if not job.alive() else ("idle" if run.elapsed_s < args.timeout else "timeout")
-        if kind == "full" and job.alive():
+        if kind in FULL_KINDS and job.alive():
             # alerts, dead letters and late records are transactions: wait for the next checkpoint
             time.sleep(args.checkpoint_interval + 5)
             run.alerts = consume_from_kafka(bootstrap, topics["alerts"], timeout_s=30)
@@ -782,12 +788,16 @@ def report(args: argparse.Namespace, argv: list[str], stats: mix.MixStats, built
               "ttpflow / ceiling | ttpflow Python CPU µs/event |",
               "| ---: | ---: | ---: | ---: | ---: | ---: |"]
     for p in args.parallelism:
-        sql, ident, full = (runs.get((k, p)) for k in KINDS)
+        sql, ident, full = (runs.get((k, p)) for k in ("sql", "identity", "full"))
         ratio = full.rate / ident.rate if full and ident and full.rate and ident.rate else None
         partial = " (partial)" if ratio is not None and (full.status != "ok" or ident.status != "ok") else ""
         py = cpu_us(full)[0] if full else None
         lines.append(f"| {p} | {rate_cell(sql)} | {rate_cell(ident)} | {rate_cell(full)} | "
                      f"{fmt(ratio, '.2f')}{partial} | {fmt(py)} |")
+    if any(k == "full-nobase" for k, _ in runs):  # adaptive baselines on and off, side by side
+        lines += ["", "| parallelism | ttpflow ev/s | ttpflow --no-baselines ev/s |", "| ---: | ---: | ---: |"]
+        lines += [f"| {p} | {rate_cell(runs.get(('full', p)))} | {rate_cell(runs.get(('full-nobase', p)))} |"
+                  for p in args.parallelism]
     lines += ["", "CPU per input event, each run (over its measured window):", "",
               "| parallelism | run | Python workers CPU µs/event | JVM CPU µs/event | busy µs/event, all vertices |",
               "| ---: | --- | ---: | ---: | ---: |"]
@@ -933,7 +943,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hosts", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--runs", default="sql,identity,full", help="which of sql,identity,full to measure")
+    parser.add_argument("--runs", default="sql,identity,full", help="which of sql,identity,full,full-nobase to measure "
+                        "(full-nobase: the full job under --no-baselines)")
     parser.add_argument("--timeout", type=float, default=900, help="per measured run (s), start-up included")
     parser.add_argument("--idle-timeout", type=float, default=120,
                         help="full job: stop waiting when no signal came for this long (s)")
@@ -987,7 +998,7 @@ def main(argv: list[str] | None = None) -> None:
         produce(bootstrap, raw, built.events)
         for p in args.parallelism:
             for kind in kinds:
-                expected = stats.hits if kind == "full" else args.events
+                expected = stats.hits if kind in FULL_KINDS else args.events
                 runs[(kind, p)] = measure(args, kind, bootstrap, raw, p, args.events, expected)
         if not args.no_latency:
             p_lat = args.latency_parallelism or args.parallelism[0]

@@ -59,16 +59,35 @@ def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--assets", default=None, metavar="PATH",
                         help="asset inventory: host addresses, criticality, user aliases "
                              "(a sample: rules/assets/inventory.yaml)")
+    parser.add_argument("--assets-topic", default=None, metavar="TOPIC",
+                        help="compacted topic of asset entries (key: host name; value: one --assets entry; null: "
+                             "delete), read from the start and applied while the job runs; overrides --assets")
+    parser.add_argument("--identities-topic", default=None, metavar="TOPIC",
+                        help="compacted topic of identity entries (key: user name), as --assets-topic")
+    parser.add_argument("--change-windows-topic", default=None, metavar="TOPIC",
+                        help="compacted topic of approved change windows (key: window id; value: one "
+                             "change_windows entry), as --assets-topic")
     parser.add_argument("--binding-max-age", default="24h",
                         help="trust an address / session / principal binding this long after it was last seen")
     parser.add_argument("--start-from-timestamp", type=int, default=None, metavar="MS",
                         help="read the raw topics from this Kafka record time (epoch ms) instead of the group's "
                              "offsets: `ttpflow upgrade` replays the longest rule window this way")
+    parser.add_argument("--baseline-half-life", default="7d",
+                        help="adaptive baselines: half-life of the decayed technique counts per asset role "
+                             "(default 7d)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="no adaptive baselines: no technique_rarity factor, no baseline windows")
     parser.add_argument("--state-ttl", default="7d", help="drop correlate state untouched this long (processing time)")
     parser.add_argument("--keep-raw-in-signals", action="store_true",
                         help="signals, events and suppressed records carry the event as parsed; by default its "
                              "secrets (API keys, bearer tokens, passwords on command lines) are redacted as in logs "
                              "and the raw payload is kept only in dead letters")
+    parser.add_argument("--feedback-topic", default=None, metavar="TOPIC",
+                        help="analysts' verdicts on alerts ({alert_id, verdict: true_positive|false_positive, "
+                             "analyst}); false positives lower later alerts of the rule (docs/scoring.md)")
+    parser.add_argument("--feedback-wait", default="10m",
+                        help="how long a verdict waits for its alert on the alerts topic before it is "
+                             "dead-lettered as unknown_alert_id (default 10m)")
     add_kafka_client_args(parser)
     add_dead_letter_max_bytes(parser)
     parser.add_argument("--output-max-bytes", type=byte_count, default=DEFAULT_OUTPUT_MAX_BYTES, metavar="N",
@@ -148,6 +167,16 @@ def check_sigma_paths(paths: list[str], skip_bad: bool) -> None:
         log("sigma rule skipped", level=logging.WARNING, rule=str(problem))
 
 
+def _baseline_half_life(args: argparse.Namespace) -> int | None:
+    if getattr(args, "no_baselines", False):
+        return None
+    ms = duration_ms(getattr(args, "baseline_half_life", "7d"))
+    if ms < 60_000:
+        raise UserError(f"--baseline-half-life {args.baseline_half_life}: expected at least 1m (the counts are "
+                        "windowed by the hour), or --no-baselines")
+    return ms
+
+
 def config_from_args(args: argparse.Namespace) -> JobConfig:
     raw_topics: list[str] = []
     topic_formats: dict[str, str] = {}
@@ -179,12 +208,18 @@ def config_from_args(args: argparse.Namespace) -> JobConfig:
         transactional_id_prefix=args.transactional_id_prefix,
         parallelism=args.parallelism,
         assets_path=str(Path(args.assets).resolve()) if args.assets else None,
+        assets_topic=getattr(args, "assets_topic", None),
+        identities_topic=getattr(args, "identities_topic", None),
+        change_windows_topic=getattr(args, "change_windows_topic", None),
         binding_max_age_ms=duration_ms(args.binding_max_age),
         state_ttl_ms=duration_ms(args.state_ttl),
+        baseline_half_life_ms=_baseline_half_life(args),
         start_from_ms=args.start_from_timestamp,
         dead_letter_max_bytes=args.dead_letter_max_bytes,
         output_max_bytes=args.output_max_bytes,
         keep_raw_in_signals=getattr(args, "keep_raw_in_signals", False),
+        feedback_topic=getattr(args, "feedback_topic", None) or None,
+        feedback_wait_ms=duration_ms(getattr(args, "feedback_wait", None) or "10m"),
     )
     kafka_config_file, kafka_properties = kafka_client_settings(args)
     config = replace(config, kafka_config_file=kafka_config_file, kafka_properties=kafka_properties)

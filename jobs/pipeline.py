@@ -23,29 +23,38 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from pyflink.common.typeinfo import Types
-from pyflink.datastream import DataStream
+from pyflink.datastream import BroadcastStream, DataStream, MapFunction
 from pyflink.table import ChangelogMode, DataTypes, Schema, StreamTableEnvironment, Table
 
-from jobs.uids import rule_prefix, to_stream_with_uids
+from jobs.uids import to_stream_with_uids
 from schemas.config import JobConfig
 from schemas.network import NetworkRule
 from udfs.analyze import COLUMN_NAMES, COLUMNS
+from udfs.baseline import sql as baseline_sql
+from udfs.baseline.state import Settings as BaselineSettings
 from udfs.correlate.plan import FALLBACK_TAG, CorrelationPlan
 from udfs.correlate.rules import load_ruleset
 from udfs.correlate.sql import progression, sigma
 from udfs.correlate.sql.chains import CHAIN_COLUMNS
 from udfs.correlate.sql.common import MATCH_COLUMNS, interval_sql, millis_sql
 from udfs.correlate.sql.python_path import PYTHON_PATH_COLUMNS
-from udfs.correlate.sql.risk import risk_sql
-from udfs.correlate.sql.sequence import sequence_sql
+from udfs.correlate.sql.queries import (
+    CHAINED_VIEW,
+    jvm_rule_queries,
+    network_rule_queries,
+    ordered_rule_queries,
+    rule_prefix,
+)
 from udfs.detect.dedupe_sql import dedupe_sql, passthrough_sql
 from udfs.detect.dedupe_sql import state_ttl_ms as dedupe_state_ttl_ms
 from udfs.detect.detector import dedupe_windows
 from udfs.flink_functions import (
     ALERTS_TAG,
     CHAINED_TAG,
+    CONTEXT_STATE,
     DEAD_LETTER_TAG,
     EVENTS_TAG,
     LATE_TAG,
@@ -57,6 +66,7 @@ from udfs.flink_functions import (
     NetworkHits,
     PythonPathRoute,
     ScoreFunction,
+    WithContext,
     record_key,
 )
 from udfs.link.sql import KINDS as BINDING_KINDS
@@ -111,7 +121,10 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     Scorer.from_config(config)  # a bad inventory or role table fails here, with file and line, not in a worker
     load_suppressor(config.rules_dir, config.assets_path, announce=True)  # the same; expired rules: a warning
 
-    analyzed = raw.process(AnalyzeFunction(config), output_type=ANALYZED_TYPE).uid("analyze").name("analyze")
+    context_dead: list[DataStream] = []
+    updates = _context_updates(t_env, config, context_dead)  # None without context sources: today's graph
+    analyzed = _scoring(raw, AnalyzeFunction(config), _broadcast(updates), ANALYZED_TYPE).uid("analyze").name(
+        "analyze")
     rows = t_env.from_data_stream(
         analyzed,
         Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
@@ -144,10 +157,11 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     for name, query in linking_stages("hits_on_time", config.binding_max_age_ms):
         _materialize(t_env, name, t_env.sql_query(query))
 
-    alerts = [_jvm_alerts(t_env, plan, config)] if plan.has_jvm else []
+    context = _broadcast(_alert_context_updates(t_env, config, updates, kept))
+    alerts = [_jvm_alerts(t_env, plan, config, context)] if plan.has_jvm else []
     python_late: list[DataStream] = []
     if plan.has_python:
-        scored, python_late = _python_path_alerts(t_env, config)
+        scored, python_late = _python_path_alerts(t_env, config, context)
         alerts.append(scored)
     lateness = config.allowed_lateness_ms
     late = t_env.sql_query(
@@ -164,7 +178,8 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
         alerts=alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0],
         signals=to_stream_with_uids(t_env, t_env.sql_query(f"SELECT signal FROM {kept}"), "signals",
                                     DataTypes.STRING()),
-        dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG),
+        dead_letters=analyzed.get_side_output(DEAD_LETTER_TAG).union(*context_dead) if context_dead
+        else analyzed.get_side_output(DEAD_LETTER_TAG),
         late=to_stream_with_uids(t_env, late, "late", DataTypes.STRING()),
         events=analyzed.get_side_output(EVENTS_TAG),
         suppressed=suppressed,
@@ -200,11 +215,10 @@ def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rul
     window's last millisecond as its time, which the watermark that closes the window has not yet
     passed downstream (it follows the row), so it links and correlates like any hit."""
     windows = []
-    for n, rule in enumerate(r for r in rules if r.analytic in WINDOWED):
-        view = f"network_conns_{n}"
-        t_env.create_temporary_view(view, t_env.sql_query(network_sql.connections_sql(rule)))
-        query = network_sql.window_sql(rule, view)
-        windows.append(to_stream_with_uids(t_env, t_env.sql_query(query), rule_prefix(rule.id, query)))
+    by_id = {rule.id: rule for rule in rules}
+    for rule_id, (view, query) in network_rule_queries(rules).items():
+        t_env.create_temporary_view(view, t_env.sql_query(network_sql.connections_sql(by_id[rule_id])))
+        windows.append(to_stream_with_uids(t_env, t_env.sql_query(query), rule_prefix(rule_id, query)))
     rows = (windows[0].union(*windows[1:]) if len(windows) > 1 else windows[0]).process(
         NetworkHits(config), output_type=ANALYZED_TYPE).uid("network-hits").name("network behaviour hits")
     t_env.create_temporary_view("network_hits", t_env.from_data_stream(
@@ -257,35 +271,29 @@ def _register_bindings(t_env: StreamTableEnvironment) -> None:
         )
 
 
-def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: JobConfig) -> DataStream:
+def _jvm_alerts(t_env: StreamTableEnvironment, plan: CorrelationPlan, config: JobConfig,
+                context: BroadcastStream | None = None) -> DataStream:
     """Every JVM-path rule's matches as one stream (:data:`MATCH_COLUMNS`), scored in Python."""
     for module in (progression, sigma):
         t_env.execute_sql(
             f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {module.FUNCTION} AS '{module.JAVA_CLASS}' LANGUAGE JAVA"
         )
-    queries = {r.id: sequence_sql(r) for r in plan.jvm_sequences}
-    queries |= {r.id: progression.progression_sql(r, plan.tactic_order(r.id)) for r in plan.jvm_progressions}
-    queries |= {r.id: sigma.sliding_sql(r) for r in plan.jvm_sliding}
-    queries |= {r.id: risk_sql(r) for r in plan.jvm_risks}
-    streams = {rule_id: _rule_matches(t_env, rule_id, query) for rule_id, query in queries.items()}
+    streams = {rule_id: _rule_matches(t_env, rule_id, query) for rule_id, query in jvm_rule_queries(plan).items()}
     alerts = [s for rule_id, s in streams.items() if rule_id not in plan.chained]
     chained = None
     if plan.chained:  # inner correlations: their matches come back as rows of the rules over them
         inner = [streams[rule_id] for rule_id in sorted(plan.chained)]
         matches = inner[0].union(*inner[1:]) if len(inner) > 1 else inner[0]
-        rows = matches.process(ChainedMatches(config), output_type=CHAIN_TYPE).uid("chained-matches").name(
+        rows = _scoring(matches, ChainedMatches(config), context, CHAIN_TYPE).uid("chained-matches").name(
             "inner correlation matches")
-        t_env.create_temporary_view("chained", t_env.from_data_stream(
+        t_env.create_temporary_view(CHAINED_VIEW, t_env.from_data_stream(
             rows, Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
             .watermark("rt", "SOURCE_WATERMARK()").build()))
         chained = rows.get_side_output(ALERTS_TAG)
-    for rule in plan.jvm_ordered:
-        has_inner = any(ref.correlation for ref in rule.refs)
-        query = sequence_sql(sigma.as_sequence(rule), group_by=list(rule.group_by),
-                             chained="chained" if has_inner else None)
-        alerts.append(_rule_matches(t_env, rule.id, query))
+    alerts += [_rule_matches(t_env, rule_id, query) for rule_id, query in ordered_rule_queries(plan).items()]
     rows = alerts[0].union(*alerts[1:]) if len(alerts) > 1 else alerts[0]
-    scored = rows.map(MatchAlerts(config), output_type=Types.STRING()).uid("score-matches").name("score JVM matches")
+    scored = _scoring(rows, MatchAlerts(config), context, Types.STRING()).uid("score-matches").name(
+        "score JVM matches")
     return scored.union(chained) if chained is not None else scored
 
 
@@ -296,7 +304,8 @@ def _rule_matches(t_env: StreamTableEnvironment, rule_id: str, query: str) -> Da
     return to_stream_with_uids(t_env, matches, rule_prefix(rule_id, query), MATCH_ROW)
 
 
-def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig) -> tuple[DataStream, list[DataStream]]:
+def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig,
+                        context: BroadcastStream | None = None) -> tuple[DataStream, list[DataStream]]:
     """Rules with no SQL form yet: the Python keyed correlator, fed only the hits tagged for them."""
     linked = t_env.sql_query(
         f"SELECT {', '.join(PYTHON_PATH_COLUMNS)} FROM linked WHERE ARRAY_CONTAINS(tags, '{FALLBACK_TAG}')"
@@ -311,5 +320,75 @@ def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig) -> tup
         .key_by(record_key, key_type=Types.STRING())
         .process(Correlator(config, stage=2)).uid("correlate-chained").name("correlate chained (python path)")
     )
-    scored = first.union(chained).map(ScoreFunction(config), output_type=Types.STRING()).name("score")
+    scored = _scoring(first.union(chained), ScoreFunction(config), context, Types.STRING()).name("score")
     return scored, [first.get_side_output(LATE_TAG), chained.get_side_output(LATE_TAG)]
+
+
+def baseline_updates(t_env: StreamTableEnvironment, config: JobConfig, hits_view: str) -> DataStream | None:
+    """Adaptive baselines (udfs.baseline.sql): ``hits_view``'s baseline keys counted per event-time
+    hour, one ``baseline`` context update (JSON text) per key and closed window, for the alert
+    scorers' context broadcast. Its operators' uids are fixed (``baseline-windows-<n>``), so a changed
+    half-life keeps the open windows. None, and no operator, under --no-baselines."""
+    if config.baseline_half_life_ms is None:
+        return None
+    t_env.create_temporary_view("baseline_hits", t_env.sql_query(baseline_sql.exploded_sql(hits_view)))
+    query = baseline_sql.updates_sql("baseline_hits", BaselineSettings().window_ms, config.baseline_half_life_ms)
+    return to_stream_with_uids(t_env, t_env.sql_query(query), "baseline-windows", DataTypes.STRING())
+
+
+# -- context as broadcast state (udfs.context, docs/scoring.md "Context from Kafka topics") ----------
+
+
+def _context_updates(t_env: StreamTableEnvironment, config: JobConfig,
+                     dead_letters: list[DataStream]) -> DataStream | None:
+    """Every context source's updates (JSON of udfs.context.updates.ContextUpdate) that analyze and the
+    alert scorers read, as one stream, or None, and no operator, when the job has none: then the graph
+    is the graph without context. Each source appends the dead letters it makes to ``dead_letters``.
+    Sources computed from the hits cannot feed analyze (a cycle): they go in _alert_context_updates."""
+    from jobs.context_sources import context_topic_updates
+    from jobs.feedback import verdict_updates
+
+    sources = context_topic_updates(t_env, config, dead_letters)  # --assets-topic, --identities-topic, ...
+    verdicts = verdict_updates(t_env, config, dead_letters)  # --feedback-topic (jobs.feedback)
+    if verdicts is not None:
+        sources.append(verdicts)
+    return _union_updates(t_env, sources, "context-updates")
+
+
+def _alert_context_updates(t_env: StreamTableEnvironment, config: JobConfig, updates: DataStream | None,
+                           hits_view: str) -> DataStream | None:
+    """What the alert scorers' broadcast carries: ``updates`` and the sources computed from the hits
+    of ``hits_view`` (adaptive baselines, udfs.baseline), one line each."""
+    sources = [s for s in (updates, baseline_updates(t_env, config, hits_view)) if s is not None]
+    return _union_updates(t_env, sources, "alert-context-updates")
+
+
+def _union_updates(t_env: StreamTableEnvironment, sources: list[DataStream], prefix: str) -> DataStream | None:
+    """The sources as one stream of update JSON strings (None without any). SQL's strings
+    (ExternalTypeInfo) do not union with Python's (String): a mix unions as tables, in the JVM, with
+    uids ``<prefix>-<n>``."""
+    if len(sources) <= 1:
+        return sources[0] if sources else None
+    kinds = {s._j_data_stream.getType().getClass().getSimpleName() for s in sources}
+    if len(kinds) == 1:
+        return sources[0].union(*sources[1:])
+    tables = [t_env.from_data_stream(s) for s in sources]
+    union = tables[0]
+    for table in tables[1:]:
+        union = union.union_all(table)
+    return to_stream_with_uids(t_env, union, prefix, DataTypes.STRING())
+
+
+def _broadcast(updates: DataStream | None) -> BroadcastStream | None:
+    """The context broadcast (MapState "context": ``kind|key`` -> update JSON), or None without one."""
+    return None if updates is None else updates.broadcast(CONTEXT_STATE)
+
+
+def _scoring(stream: DataStream, function: Any, context: BroadcastStream | None, output_type: Any) -> DataStream:
+    """``function`` (a map or process function that scores) on ``stream``; with the context broadcast
+    connected when there is one (udfs.flink_functions.WithContext; the caller keeps the operator's uid)."""
+    if context is not None:
+        return stream.connect(context).process(WithContext(function), output_type=output_type)
+    if isinstance(function, MapFunction):
+        return stream.map(function, output_type=output_type)
+    return stream.process(function, output_type=output_type)

@@ -11,7 +11,6 @@ to drop the old one).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from pyflink.datastream import DataStream
@@ -19,11 +18,11 @@ from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment, Table
 from pyflink.table.types import DataType, _to_java_data_type
 
+from udfs.correlate.sql.queries import rule_prefix
+
+__all__ = ["rule_prefix", "to_stream_with_uids"]
+
 _NO_UID = ("PartitionTransformation", "UnionTransformation", "SideOutputTransformation")
-
-
-def rule_prefix(rule_id: str, sql: str) -> str:
-    return f"rule-{rule_id}-{hashlib.sha256(sql.encode()).hexdigest()[:10]}"
 
 
 def to_stream_with_uids(t_env: StreamTableEnvironment, table: Table, prefix: str,

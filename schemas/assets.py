@@ -10,6 +10,7 @@ optional, so older inventory files load unchanged. Scoring reads the context
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -124,12 +125,64 @@ class Identity(BaseModel):
         return out
 
 
+def _instant(value: Any) -> Any:
+    """Epoch milliseconds from an integer (ms) or an ISO 8601 time (no zone: UTC)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected an ISO 8601 time or epoch milliseconds, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 time (2026-05-01T22:00:00Z) or epoch milliseconds, "
+                             f"got {value!r}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, datetime):  # YAML reads an unquoted time as a datetime
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    raise ValueError(f"expected an ISO 8601 time or epoch milliseconds, got {value!r}")
+
+
+Instant = Annotated[int, BeforeValidator(_instant)]
+
+
+class ChangeWindow(BaseModel):
+    """An approved change on one host or one user (docs/scoring.md, ``change_window``): activity
+    there between ``start`` and ``end`` is expected, which lowers its severity. The ticket is what
+    makes it verified: a window without one is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, description="unique per window; default <ticket>|<host or user>")
+    host: str | None = Field(default=None, min_length=1)
+    user: str | None = Field(default=None, min_length=1)
+    start: Instant = Field(description="ISO 8601 time (no zone: UTC) or epoch ms")
+    end: Instant
+    ticket: str = Field(min_length=1, description="the change ticket that approved it (CHG0012345)")
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _one_entity(self) -> ChangeWindow:
+        if (self.host is None) == (self.user is None):
+            raise ValueError("expected exactly one of host or user")
+        if self.end <= self.start:
+            raise ValueError("expected end after start")
+        return self
+
+    def window_id(self) -> str:
+        return self.id or f"{self.ticket}|{self.host or self.user}"
+
+
 class Inventory(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(pattern="^asset_inventory$")
     assets: list[Asset] = Field(default_factory=list)
     identities: list[Identity] = Field(default_factory=list)
+    change_windows: list[ChangeWindow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> Inventory:

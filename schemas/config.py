@@ -66,6 +66,10 @@ class JobConfig:
     transactional_id_prefix: str = "ttpflow"
     parallelism: int = 1
     assets_path: str | None = None  # asset inventory (rules/assets/inventory.yaml is a sample)
+    # Compacted Kafka topics of context entries overlaid on the inventory, hot-reloaded (udfs.context.topics)
+    assets_topic: str | None = None
+    identities_topic: str | None = None
+    change_windows_topic: str | None = None
     binding_max_age_ms: int = 86_400_000  # an address / session binding not seen again for this long is not trusted
     checkpoint_dir: str | None = None  # local runs: filesystem checkpoints here (a cluster uses its own config)
     start_from_ms: int | None = None  # Kafka: read from this record time, not the group's offsets
@@ -76,7 +80,13 @@ class JobConfig:
     # Signals, events and suppressed records carry the event redacted (udfs.redact, the log rules); True
     # keeps it as parsed (--keep-raw-in-signals). The raw payload is kept only in dead letters either way.
     keep_raw_in_signals: bool = False
+    # Adaptive baselines (udfs.baseline, docs/scoring.md): the decayed counts' half-life; None: off (--no-baselines)
+    baseline_half_life_ms: int | None = 7 * 86_400_000
     metrics_port: str | None = None  # ttpflow run --metrics-port: the MiniCluster Prometheus port (jobs.local.metrics)
+    # Analyst feedback (docs/scoring.md): verdicts on this topic join the alerts topic read back; a verdict
+    # waits this long (processing time) for its alert before it is dead-lettered as unknown_alert_id.
+    feedback_topic: str | None = None
+    feedback_wait_ms: int = 600_000
     # Kafka client properties (--kafka-property KEY=VALUE, in order) and --kafka-config FILE, as given: secret
     # references (${env:NAME}, ${file:/path}) and the file are read only where a client is built
     # (jobs.kafka_props), so no secret is pickled into operators; repr=False keeps them out of any repr.

@@ -31,6 +31,7 @@ import orjson
 
 from schemas.config import JobConfig
 from schemas.event import Origin
+from udfs.baseline.keys import BASE_KEY, baseline_keys, scope_of
 from udfs.correlate.drafts import evidence_of
 from udfs.correlate.fields import scalar
 from udfs.correlate.plan import CorrelationPlan
@@ -127,7 +128,8 @@ class Analyzer:
         inventory = inventory or load_inventory(config.assets_path)
         self.hit_rows = HitRows(plan or CorrelationPlan(load_ruleset(config.rules_dir, config.sigma_paths)),
                                 inventory, Scorer.from_config(config, inventory),
-                                redact_signals=not config.keep_raw_in_signals)
+                                redact_signals=not config.keep_raw_in_signals,
+                                baselines=config.baseline_half_life_ms is not None)
         self.network = NetworkBehavior(load_network_rules(config.rules_dir))
         self.emit_events = config.emit_events
         self.suppressor = load_suppressor(config.rules_dir, config.assets_path, inventory=inventory)
@@ -197,8 +199,9 @@ class HitRows:
     windows' hits become rows here too (``NetworkHits``)."""
 
     def __init__(self, plan: CorrelationPlan, inventory: InventoryIndex, scorer: Scorer | None = None,
-                 *, redact_signals: bool = True) -> None:
+                 *, redact_signals: bool = True, baselines: bool = False) -> None:
         self.plan = plan
+        self.baselines = baselines  # keys['~base']: what the JVM counts for the adaptive baselines (udfs.baseline)
         self.inventory = inventory
         self.scorer = scorer or Scorer(inventory)  # the signal's risk (docs/scoring.md)
         # Outputs carry the event redacted (udfs.redact: the log rules); the raw payload stays only in
@@ -209,6 +212,11 @@ class HitRows:
         risk = self.scorer.hit(hit)
         tags, keys = self.plan.tags(hit, risk)
         inv = self.inventory
+        if self.baselines:
+            host = self.scorer._host(hit.get("host"))
+            base = baseline_keys(scope_of(host, inv.assets.get(host) if host else None), hit.get("techniques") or ())
+            if base:
+                keys[BASE_KEY] = base
         own = inv.host((event.get("host") or {}).get("name")) if own_host(event) else None
         src = bindable_ip((event.get("source") or {}).get("ip"))
         dst = bindable_ip((event.get("destination") or {}).get("ip"))

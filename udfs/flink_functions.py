@@ -14,6 +14,7 @@ from pyflink.common import Row
 from pyflink.common.time import Time
 from pyflink.common.typeinfo import Types
 from pyflink.datastream import (
+    BroadcastProcessFunction,
     KeyedProcessFunction,
     MapFunction,
     OutputTag,
@@ -290,3 +291,65 @@ class ScoreFunction(MapFunction):
         return _json(self.metrics.alert(self.scorer.alert(value)))
 
 
+
+
+# -- context as broadcast state (udfs.context; docs/scoring.md "Context from Kafka topics") -----------
+
+# The latest update per ``kind|key``, as its JSON: in every checkpoint and savepoint of each operator that scores.
+CONTEXT_STATE = MapStateDescriptor("context", Types.STRING(), Types.STRING())
+
+
+class ContextRecords(ProcessFunction):
+    """A context topic's changelog row (key, value, topic, partition, offset, ts) -> a context update
+    (JSON), or a dead letter (side output) when its entry does not validate."""
+
+    def __init__(self, kind: str, config: JobConfig) -> None:
+        self.kind, self.config = kind, config
+
+    def process_element(self, value: Row, ctx: ProcessFunction.Context):  # type: ignore[override]
+        from pyflink.common import RowKind
+
+        from udfs.context.topics import decode_record
+
+        kind = value.get_row_kind()
+        if kind == RowKind.UPDATE_BEFORE:  # the next row (UPDATE_AFTER) carries the new entry
+            return
+        payload = None if kind == RowKind.DELETE or value[1] is None else bytes(value[1])
+        update, dead = decode_record(self.kind, value[2], value[3], value[4], (value[0] or "").encode(), payload,
+                                     value[5], self.config.dead_letter_max_bytes)
+        if dead is not None:
+            yield DEAD_LETTER_TAG, dead
+        else:
+            yield update
+
+
+class WithContext(BroadcastProcessFunction):
+    """``inner`` (AnalyzeFunction, MatchAlerts, ScoreFunction, ChainedMatches) fed the context broadcast:
+    its scorer reads a :class:`udfs.context.live.LiveContext`, rebuilt from the broadcast state on the
+    first element after a (re)start and updated by every broadcast element."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        from udfs.context.live import bind, scorer_of
+
+        self.inner.open(runtime_context)
+        self.live, self.restored = bind(scorer_of(self.inner)), False
+
+    def _state(self, ctx: Any) -> Any:
+        state = ctx.get_broadcast_state(CONTEXT_STATE)
+        if not self.restored:  # what the savepoint held (nothing on a fresh start)
+            self.live.restore(state.items())
+            self.restored = True
+        return state
+
+    def process_element(self, value: Any, ctx: BroadcastProcessFunction.ReadOnlyContext):  # type: ignore[override]
+        self._state(ctx)
+        if isinstance(self.inner, MapFunction):
+            yield self.inner.map(value)
+        else:
+            yield from self.inner.process_element(value, ctx)
+
+    def process_broadcast_element(self, value: str, ctx: BroadcastProcessFunction.Context):  # type: ignore[override]
+        self.live.receive(value, self._state(ctx))

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 # is counted as "other" so that a new reason cannot grow the label set without a code change here.
 DEAD_LETTER_REASONS = frozenset({
     "not_json", "invalid_utf8", "oversized", "too_deep", "huge_array", "duplicate_key", "schema",
-    "missing_field", "parser_error", "bad_timestamp", "unknown_format", "oversized_output",
+    "missing_field", "parser_error", "bad_timestamp", "bad_xml", "unknown_format", "oversized_output",
 })
 OTHER = "other"
 TOP_RULES = 50
-# Upper bounds (ms) of the lag and latency histograms: a second to a day; "+Inf" above.
+# Upper bounds (ms) of the lag and latency histograms: 100 ms to a day; "+Inf" above.
 LAG_BOUNDS_MS: tuple[int, ...] = (
     100, 500, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000,
 )

@@ -46,7 +46,7 @@ def redact_text(text: str) -> str:
     if len(text) <= _SHORT:
         done = _seen.get(text)
         if done is None:
-            if len(_seen) >= 50_000:
+            if len(_seen) >= 20_000:  # at most ~10 MB of short strings and their redactions
                 _seen.clear()
             done = _seen[text] = _redact_text(text)
         return done
@@ -96,49 +96,40 @@ def _chain(text: str) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=8192)  # keys are field names: few, and met again in every event
 def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
 
-_LEAVES = frozenset({int, float, bool, type(None)})
-# Keys are field names: few, and met again in every event. Bounded like _seen.
-_keys: dict[str, bool] = {}
-
-
-def _secret_key(key: str) -> bool:
-    secret = _keys.get(key)
-    if secret is None:
-        if len(_keys) >= 50_000:
-            _keys.clear()
-        secret = _keys[key] = bool(_SECRET_KEY.search(key))
-    return secret
+_LEAVES = (int, float, bool, type(None))
 
 
 def redact(value: Any, _depth: int = 0) -> Any:
-    """A copy of ``value`` with secrets masked, walking dicts and lists (depth-capped). Written for
-    speed: outputs redact every hit's event (~100 members), so leaves are handled inline."""
+    """A copy of ``value`` with secrets masked, walking dicts and lists (depth-capped)."""
     if _depth > 16:
         return MASK
     kind = type(value)
     if kind is str:
         return redact_text(value)
-    depth = _depth + 1
     if kind is dict:
-        out = {}
-        for k, v in value.items():
-            if type(k) is str and _secret_key(k):
-                out[k] = MASK
-                continue
-            member = type(v)
-            out[k] = redact_text(v) if member is str else v if member in _LEAVES else redact(v, depth)
-        return out
+        return {k: (MASK if type(k) is str and is_secret_key(k) else _member(v, _depth)) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [redact_text(v) if type(v) is str else v if type(v) in _LEAVES else redact(v, depth) for v in value]
+        return [_member(v, _depth) for v in value]
     if isinstance(value, dict):  # subclasses: the slow way
-        return {k: (MASK if isinstance(k, str) and is_secret_key(k) else redact(v, depth)) for k, v in value.items()}
+        return {k: (MASK if isinstance(k, str) and is_secret_key(k) else redact(v, _depth + 1))
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v, depth) for v in value]
+        return [redact(v, _depth + 1) for v in value]
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def _member(value: Any, depth: int) -> Any:
+    """A member's redaction; leaves without a call to :func:`redact` (an event has ~100 of them)."""
+    kind = type(value)
+    if kind is str:
+        return redact_text(value)
+    if kind in _LEAVES:
+        return value
+    return redact(value, depth + 1)

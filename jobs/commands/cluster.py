@@ -137,9 +137,18 @@ def cluster_cmd(args: argparse.Namespace) -> int:
 
 
 def _print_task_managers(cluster) -> None:
+    from jobs.local.reporter_ports import jobmanager_port, taskmanager_port
     from jobs.local.rest import format_task_managers
 
-    print(format_task_managers(cluster.task_managers()))
+    tms = cluster.task_managers()
+    print(format_task_managers(tms))
+    # The reporter takes the first free port of a range: say which one each process got.
+    log_dir = cluster.state_dir / "log"
+    ports = [("jobmanager", jobmanager_port(log_dir))]
+    ports += [(f"taskmanager {tm.id}", taskmanager_port(log_dir, tm.id)) for tm in tms]
+    for name, port in ports:
+        if port is not None:
+            print(f"metrics {name}: http://127.0.0.1:{port}/metrics")
 
 
 def submit_cmd(args: argparse.Namespace) -> int:

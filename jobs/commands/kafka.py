@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="create the job's topics (output topics with message.timestamp.type=LogAppendTime)",
         description=(
             "Create the raw and output topics the job uses, or bring existing output topics in line. "
-            "Output topics (alerts, signals, dead letter, late) get message.timestamp.type=LogAppendTime: "
+            "Output topics (alerts, signals, dead letter, late, suppressed) get message.timestamp.type=LogAppendTime: "
             "the job writes each record with its event time as the Kafka timestamp, and retention must "
             "count from the write instead. Raw topics keep producer time (--start-from-timestamp seeks by it)."
         ),
@@ -84,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     topics.add_argument("--signals-topic", default=job_topics.signals)
     topics.add_argument("--dead-letter-topic", default=job_topics.dead_letter)
     topics.add_argument("--late-topic", default=job_topics.late)
+    topics.add_argument("--suppressed-topic", default=job_topics.suppressed)
+    from jobs.options import add_kafka_client_args
+
+    add_kafka_client_args(topics)  # a secured broker: as the job's clients (the kafka-python subset)
     topics.set_defaults(func=_topics)
 
 
@@ -152,10 +156,15 @@ def _topics(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap_servers or f"127.0.0.1:{args.port}"
     raw = tuple(t.split("=", 1)[0] for t in (args.raw_topics or Topics().raw))
     topics = Topics(raw=raw, alerts=args.alerts_topic, signals=args.signals_topic,
-                    dead_letter=args.dead_letter_topic, late=args.late_topic)
+                    dead_letter=args.dead_letter_topic, late=args.late_topic,
+                    suppressed=args.suppressed_topic)
     specs = job_topics(topics, args.partitions)
+    from jobs.kafka_props import client_properties, kafka_python_args
+    from jobs.options import kafka_client_settings
+
+    client = kafka_python_args(client_properties(*kafka_client_settings(args)))
     try:
-        done = ensure_topics(bootstrap, specs)
+        done = ensure_topics(bootstrap, specs, client=client)
     except TopicError as err:
         raise UserError(str(err)) from None
     for spec in specs:

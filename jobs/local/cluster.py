@@ -235,10 +235,14 @@ class FlinkCluster:
     def submit(self, job_args: list[str], savepoint: str | None = None, allow_non_restored_state: bool = False) -> str:
         """Submit jobs/flink_job.py detached; return the job id. ``savepoint``: a savepoint taken by
         `ttpflow stop`, or a checkpoint retained from a job ttpflow submitted here (see check_savepoint)."""
+        from jobs.rule_state import rule_operators
+
         mode = _execution_mode(job_args)
+        rules = rule_operators(job_args)
         args = ["run", "-m", f"127.0.0.1:{self.rest_port}", "-d"]
         if savepoint:
             args += ["-s", str(check_savepoint(savepoint, mode, job_records=self.state_dir / "jobs"))]
+            check_rule_state(savepoint, rules, allow_non_restored_state, job_records=self.state_dir / "jobs")
             if allow_non_restored_state:
                 args.append("--allowNonRestoredState")
         args += ["-py", str(JOB_SCRIPT), "-pyexec", sys.executable, "-pyclientexec", sys.executable, *job_args]
@@ -249,7 +253,7 @@ class FlinkCluster:
         job_id = match.group(1)
         self._job_record(job_id).parent.mkdir(parents=True, exist_ok=True)
         self._job_record(job_id).write_text(
-            json.dumps({"python_execution_mode": mode, "state_format": TTPFLOW_STATE_FORMAT}) + "\n")
+            json.dumps({"python_execution_mode": mode, "state_format": TTPFLOW_STATE_FORMAT, "rules": rules}) + "\n")
         return job_id
 
     def _job_record(self, job_id: str) -> Path:
@@ -283,8 +287,8 @@ class FlinkCluster:
             raise ClusterError(f"no savepoint path in flink's output:\n{out[-2000:]}")
         path = Path(match.group(1).removeprefix("file:"))
         record = self._job_record(job_id)
-        mode = json.loads(record.read_text())["python_execution_mode"] if record.is_file() else None
-        write_savepoint_meta(path, mode or PYTHON_EXECUTION_MODE)
+        known = json.loads(record.read_text()) if record.is_file() else {}
+        write_savepoint_meta(path, known.get("python_execution_mode") or PYTHON_EXECUTION_MODE, known.get("rules"))
         return path
 
 
@@ -299,13 +303,15 @@ def _execution_mode(job_args: list[str]) -> str:
     return known.python_execution_mode
 
 
-def write_savepoint_meta(savepoint: Path, python_execution_mode: str) -> None:
-    meta = {
+def write_savepoint_meta(savepoint: Path, python_execution_mode: str, rules: dict[str, str] | None = None) -> None:
+    meta: dict[str, Any] = {
         "python_execution_mode": python_execution_mode,
         "state_format": TTPFLOW_STATE_FORMAT,
         "taken_at_ms": int(time.time() * 1000),
         "written_by": "ttpflow",
     }
+    if rules is not None:  # each stateful rule and its operators' uid prefix (jobs.rule_state)
+        meta["rules"] = rules
     (savepoint / SAVEPOINT_META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -373,6 +379,40 @@ def check_savepoint(savepoint: str, python_execution_mode: str = PYTHON_EXECUTIO
             "new job reading Kafka again from the longest rule window before the savepoint (docs/upgrade.md)."
         )
     return path
+
+
+def check_rule_state(savepoint: str, running: dict[str, str], allow: bool, job_records: Path | None = None) -> None:
+    """Refuse a savepoint holding state of JVM rules the new job does not run (removed, or their SQL
+    changed), naming them, unless ``allow`` (--allow-non-restored-state): then name and count each
+    rule whose state is dropped. A savepoint recorded without its rules (older ttpflow) is left to
+    Flink, whose refusal ``_flink`` explains."""
+    import logging
+    import sys
+
+    from jobs.rule_state import dropped_rules, needs_allow
+    from udfs.jsonlog import log
+
+    path, meta = _savepoint(savepoint)
+    recorded = (meta or _retained_checkpoint_meta(path, job_records) or {}).get("rules")
+    if recorded is None:
+        return
+    dropped = dropped_rules(recorded, running)
+    blocking = needs_allow(dropped, recorded)
+    if blocking and not allow:
+        raise ClusterError(
+            f"{savepoint} holds state of {len(blocking)} rule(s) this job does not run: "
+            + "; ".join(str(d) for d in blocking)
+            + ". Resume with --allow-non-restored-state to drop that state (partial matches of those rules are lost), "
+            "or with the rule packs the savepoint was taken with."
+        )
+    for rule in dropped:
+        log("rule state dropped on restore", level=logging.WARNING, rule=rule.rule_id, reason=REASON_KEYS[rule.why])
+    if dropped:
+        print(f"dropping the savepoint's state of {len(dropped)} rule(s): " + "; ".join(str(d) for d in dropped),
+              file=sys.stderr)
+
+
+REASON_KEYS = {"removed": "rule_removed", "changed": "rule_logic_changed", "moved": "rule_moved_path"}
 
 
 def upgrade_start_ms(savepoint: str, replay_ms: int) -> int:

@@ -1,6 +1,6 @@
 """The job's Kafka topics, created (or brought in line) before a job runs: ``ttpflow kafka topics``.
 
-Output topics (alerts, signals, dead letter, late) get ``message.timestamp.type=LogAppendTime``: the
+Output topics (alerts, signals, dead letter, late, suppressed) get ``message.timestamp.type=LogAppendTime``: the
 job writes each record with its *event* time as the Kafka timestamp, so on a topic that keeps
 producer timestamps a replay of last month's telemetry would be deleted by retention at once (and
 time-based lookups would jump around). With LogAppendTime the broker stamps the write time, and
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.config import Topics
 from udfs.errors import TtpflowError
@@ -33,7 +34,7 @@ class TopicSpec:
 
 def job_topics(topics: Topics, partitions: int = 1) -> list[TopicSpec]:
     """Raw topics as they are; output topics with LogAppendTime."""
-    outputs = (topics.alerts, topics.signals, topics.dead_letter, topics.late)
+    outputs = (topics.alerts, topics.signals, topics.dead_letter, topics.late, topics.suppressed)
     specs = [TopicSpec(name, partitions) for name in topics.raw]
     specs += [TopicSpec(name, partitions, dict(OUTPUT_TOPIC_CONFIGS)) for name in outputs]
     seen: set[str] = set()
@@ -45,10 +46,12 @@ def job_topics(topics: Topics, partitions: int = 1) -> list[TopicSpec]:
     return unique
 
 
-def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> dict[str, str]:
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0,
+                  client: dict[str, Any] | None = None) -> dict[str, str]:
     """Create each missing topic; set the configs of those that exist. Returns {topic: what was done}.
 
-    Partitions of an existing topic are left alone (growing them reshuffles keys).
+    Partitions of an existing topic are left alone (growing them reshuffles keys). ``client``: kafka-python
+    settings for a secured broker (``jobs.kafka_props.kafka_python_args``).
     """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
@@ -57,8 +60,9 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     specs = list(specs)
     try:
         # A broker that is not there is named in 10 s, not after kafka-python's default 30 s and more.
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ttpflow-topics",
-                                 bootstrap_timeout_ms=10_000, request_timeout_ms=int(timeout_s * 1000))
+        admin = KafkaAdminClient(**{"bootstrap_servers": bootstrap, "client_id": "ttpflow-topics",
+                                    "bootstrap_timeout_ms": 10_000, "request_timeout_ms": int(timeout_s * 1000),
+                                    **(client or {})})
     except KafkaError as err:
         raise TopicError(f"cannot reach Kafka at {bootstrap}: {err}") from None
     done: dict[str, str] = {}
@@ -73,7 +77,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
                 raise TopicError(f"creating {', '.join(missing)} on {bootstrap}: {err}") from None
             done.update({name: "created" for name in missing})
         present = [s for s in specs if s.name in existing and s.configs]
-        current = topic_configs(bootstrap, [s.name for s in present]) if present else {}
+        current = topic_configs(bootstrap, [s.name for s in present], client) if present else {}
         to_alter = [s for s in present
                     if any(current.get(s.name, {}).get(k) != v for k, v in s.configs.items())]
         if to_alter:
@@ -89,12 +93,13 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     return done
 
 
-def topic_configs(bootstrap: str, names: Iterable[str]) -> dict[str, dict[str, str]]:
+def topic_configs(bootstrap: str, names: Iterable[str],
+                  client: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
     """The effective value of every config of each topic (for checks and tests)."""
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ttpflow-topics")
+    admin = KafkaAdminClient(**{"bootstrap_servers": bootstrap, "client_id": "ttpflow-topics", **(client or {})})
     try:
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
         described = admin.describe_configs(resources, config_filter="all")

@@ -168,17 +168,6 @@ def test_broker_outage_of_20s_loses_and_duplicates_nothing(own_broker: LocalKafk
 # -- the TaskManager is killed ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    cluster_dir = tmp_path_factory.mktemp("flink-failures")
-    opts = ["--rest-port", str(free_port()), "--rpc-port", str(free_port()), "--cluster-dir", str(cluster_dir)]
-    ttpflow("cluster", "start", *opts, timeout_s=180)
-    try:
-        yield opts
-    finally:
-        ttpflow("cluster", "stop", *opts, timeout_s=180, check=False)
-
-
 def taskmanager_pids(cluster_dir: Path) -> list[int]:
     pids = []
     for pid_file in (cluster_dir / "pid").glob("*taskexecutor*.pid"):

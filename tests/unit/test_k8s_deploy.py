@@ -598,9 +598,25 @@ FLINK_OPTION_CLASSES = [
     "org.apache.flink.configuration.TaskManagerOptions",
     "org.apache.flink.configuration.JobManagerOptions",
     "org.apache.flink.python.PythonOptions",
+    # Also holds the per-reporter options as bare templates ("factory.class", "interval", ...).
+    "org.apache.flink.configuration.MetricOptions",
 ]
 # Read by others: the operator (kubernetes.operator.*) and the S3 plugin (s3.* -> fs.s3a.*).
 NOT_FLINK_KEYS = ("kubernetes.operator.", "s3.")
+# A reporter's keys are dynamic, metrics.reporter.<name>.<option>: <name> is ours to choose, so no
+# option class holds the whole key. The <option> part is checked instead: Flink's generic reporter
+# options are MetricOptions' templates (factory.class, interval, ...), and a reporter's own (the
+# Prometheus reporter's port) live in its plugin jar, outside Flink's classpath: listed here.
+REPORTER_KEY = re.compile(r"metrics\.reporter\.[A-Za-z0-9_-]+\.(?P<option>.+)")
+REPORTER_OWN_OPTIONS = {"port"}  # flink-metrics-prometheus: PrometheusReporterFactory's ARG_PORT
+
+
+def known_flink_key(key: str, flink_option_keys: set[str]) -> bool:
+    reporter = REPORTER_KEY.fullmatch(key)
+    if reporter:
+        option = reporter.group("option")
+        return option in REPORTER_OWN_OPTIONS or option in flink_option_keys
+    return key.startswith(NOT_FLINK_KEYS) or key in flink_option_keys
 
 
 LIST_OPTION_KEYS = """
@@ -632,9 +648,23 @@ def flink_option_keys() -> set[str]:
 @ALL_RENDERS
 def test_flink_configuration_keys_exist(directory: Path, flink_option_keys: set[str]) -> None:
     conf = one(rendered(directory), "FlinkDeployment")["spec"]["flinkConfiguration"]
-    unknown = [k for k in conf if not k.startswith(NOT_FLINK_KEYS) and k not in flink_option_keys]
+    unknown = [k for k in conf if not known_flink_key(k, flink_option_keys)]
     assert unknown == []
     assert "execution.checkpointing.increment" not in flink_option_keys  # a typo would be caught
+    assert not known_flink_key("metrics.reporter.prom.factory.klass", flink_option_keys)
+
+
+@ALL_RENDERS
+def test_prometheus_reporter_is_where_a_scraper_looks(directory: Path) -> None:
+    deployment = one(rendered(directory), "FlinkDeployment")
+    conf = deployment["spec"]["flinkConfiguration"]
+    assert conf["metrics.reporter.prom.factory.class"] == (
+        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+    port = int(conf["metrics.reporter.prom.port"])  # one port: one Flink process per pod
+    annotations = deployment["spec"]["podTemplate"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and int(annotations["prometheus.io/port"]) == port
+    ports = {p["name"]: p["containerPort"] for p in main_container(deployment)["ports"]}
+    assert ports["metrics"] == port
 
 
 @pytest.fixture

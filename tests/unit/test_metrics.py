@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -160,3 +161,39 @@ def test_log_lines_carry_the_bound_context() -> None:
     line = orjson.loads(stream.getvalue().splitlines()[-1])
     assert line["job_id"] == "0" * 32 and line["operator"] == "analyze" and line["subtask"] == 1
     assert "nothing" not in line and line["password"] == "[REDACTED]"
+
+
+def test_metrics_port_option_and_the_minicluster_lib(tmp_path: Path) -> None:
+    import pytest
+
+    from jobs.cli import build_parser
+    from jobs.local.metrics import FACTORY, minicluster_lib, prometheus_jar, reporter_settings
+
+    parser = build_parser()
+    assert parser.parse_args(["run", "--metrics-port", "9249-9260"]).metrics_port == "9249-9260"
+    for bad in ("x", "0", "9249-", "70000"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "--metrics-port", bad])
+    assert reporter_settings("9300") == {"metrics.reporter.prom.factory.class": FACTORY,
+                                         "metrics.reporter.prom.port": "9300"}
+    lib = minicluster_lib(tmp_path)
+    assert (lib / prometheus_jar().name).resolve() == prometheus_jar()
+    assert any(p.name.startswith("flink-dist") for p in lib.iterdir()), "the package's own lib/ jars too"
+    assert minicluster_lib(tmp_path) == lib, "made once"
+
+
+def test_every_reason_the_normalizer_writes_has_its_own_label() -> None:
+    """A reason missing from DEAD_LETTER_REASONS would count as ``other``: read them from the source."""
+    import re
+
+    from udfs.metrics import DEAD_LETTER_REASONS
+
+    root = Path(__file__).resolve().parents[2] / "udfs"
+    written = set()
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        written |= set(re.findall(r'NormalizeError\(\s*"([a-z_]+)"', text))
+        written |= set(re.findall(r'_dead\([^)]*?"([a-z_]+)"', text))
+        written |= set(re.findall(r'dead_letter\([^)]*?origin, "([a-z_]+)"', text))
+    assert {"not_json", "schema", "oversized_output"} <= written, "the scan must find what it looks for"
+    assert written <= DEAD_LETTER_REASONS, written - DEAD_LETTER_REASONS

@@ -18,17 +18,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_plan_sets_log_append_time_on_outputs_only() -> None:
-    topics = Topics(raw=("r1", "r2"), alerts="a", signals="s", dead_letter="d", late="l")
+    topics = Topics(raw=("r1", "r2"), alerts="a", signals="s", dead_letter="d", late="l", suppressed="x")
     specs = {s.name: s for s in job_topics(topics, partitions=3)}
-    assert set(specs) == {"r1", "r2", "a", "s", "d", "l"}
+    assert set(specs) == {"r1", "r2", "a", "s", "d", "l", "x"}
     assert all(s.partitions == 3 for s in specs.values())
     assert specs["r1"].configs == specs["r2"].configs == {}
-    for name in ("a", "s", "d", "l"):
+    for name in ("a", "s", "d", "l", "x"):
         assert specs[name].configs == {"message.timestamp.type": "LogAppendTime"}
 
 
 def test_a_topic_in_two_roles_is_planned_once() -> None:
-    specs = job_topics(Topics(raw=("r",), alerts="a", signals="s", dead_letter="d", late="d"))
+    specs = job_topics(Topics(raw=("r",), alerts="a", signals="s", dead_letter="d", late="d", suppressed="d"))
     assert [s.name for s in specs] == ["r", "a", "s", "d"]
 
 
@@ -52,6 +52,7 @@ def test_the_compose_initializer_sets_log_append_time_on_outputs_only(tmp_path: 
         if line.startswith("kafka-configs.sh") and "--add-config message.timestamp.type=LogAppendTime" in line
     }
     created = {line.split("--topic ")[1].split()[0] for line in lines if " --create " in line}
-    assert created == {"ttpflow.raw", "ttpflow.alerts", "ttpflow.signals", "ttpflow.dead-letter", "ttpflow.late"}
+    assert created == {"ttpflow.raw", "ttpflow.alerts", "ttpflow.signals", "ttpflow.dead-letter", "ttpflow.late",
+                       "ttpflow.suppressed"}
     assert configured == created - {"ttpflow.raw"}
     assert OUTPUT_TOPIC_CONFIGS == {"message.timestamp.type": "LogAppendTime"}

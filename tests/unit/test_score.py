@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "fixtures" / "scoring" / "seed_cases.jsonl"
 CASE_ASSETS = ROOT / "tests" / "fixtures" / "scoring" / "assets"
 FACTOR_NAMES = ["rule_level", "asset_criticality", "role_technique", "exposure", "data_sensitivity",
-                "privilege_tier", "progression", "identity_assurance"]
+                "privilege_tier", "progression", "identity_assurance", "change_window"]
 
 
 def draft(criticality: int | None, level: str = "high") -> dict[str, Any]:

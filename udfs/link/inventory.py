@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.assets import Asset, Identity, Inventory
+from schemas.assets import Asset, ChangeWindow, Identity, Inventory
 from udfs.errors import Location
 from udfs.link.canonical import canonical_host, canonical_user, user_alias
 from udfs.rulefile import RuleFileError, load_yaml_model
@@ -57,6 +57,23 @@ class IdentityContext:
 
 
 @dataclass(frozen=True)
+class ChangeWindowContext:
+    """An approved change window (:class:`schemas.assets.ChangeWindow`) on one host or user, times in epoch ms."""
+
+    id: str
+    start_ms: int
+    end_ms: int
+    ticket: str
+    host: str | None = None  # the inventory's (canonical) host name
+    user: str | None = None  # the inventory's (canonical) user name
+    reason: str | None = None
+
+    def entity(self) -> str:
+        """Its key in :attr:`InventoryIndex.change_windows`: ``host:<name>`` or ``user:<name>``."""
+        return f"host:{self.host}" if self.host else f"user:{self.user}"
+
+
+@dataclass(frozen=True)
 class InventoryIndex:
     host_of_ip: dict[str, str] = field(default_factory=dict)
     host_of_alias: dict[str, str] = field(default_factory=dict)
@@ -64,6 +81,8 @@ class InventoryIndex:
     criticality: dict[str, int] = field(default_factory=dict)
     assets: dict[str, AssetContext] = field(default_factory=dict)  # by the host name alerts use
     identities: dict[str, IdentityContext] = field(default_factory=dict)  # by the user name alerts use
+    # ``host:<name>`` / ``user:<name>`` -> its approved change windows (udfs.score.factors.change_window)
+    change_windows: dict[str, tuple[ChangeWindowContext, ...]] = field(default_factory=dict)
 
     def host(self, name: str | None) -> str | None:
         """The inventory's name for a host spelling, else the canonical spelling."""
@@ -94,6 +113,14 @@ def _identity_context(user: str, identity: Identity, host_of_alias: dict[str, st
                            usual_countries=frozenset(identity.usual_countries))
 
 
+def change_window_context(window: ChangeWindow, index: InventoryIndex,
+                          window_id: str | None = None) -> ChangeWindowContext:
+    host = (index.host(window.host) or window.host.lower()) if window.host else None
+    user = (index.user(window.user) or canonical_user(window.user) or window.user.lower()) if window.user else None
+    return ChangeWindowContext(id=window_id or window.window_id(), start_ms=window.start, end_ms=window.end,
+                               ticket=window.ticket, host=host, user=user, reason=window.reason)
+
+
 def index_inventory(inventory: Inventory) -> InventoryIndex:
     index = InventoryIndex()
     for asset in inventory.assets:
@@ -112,6 +139,9 @@ def index_inventory(inventory: Inventory) -> InventoryIndex:
             if alias:
                 index.user_of_alias[alias] = user
         index.identities[user] = _identity_context(user, identity, index.host_of_alias)
+    for window in inventory.change_windows:
+        ctx = change_window_context(window, index)
+        index.change_windows[ctx.entity()] = (*index.change_windows.get(ctx.entity(), ()), ctx)
     return index
 
 
@@ -185,6 +215,7 @@ def load_inventory_files(path: Path) -> Inventory:
                                         location=Location(str(file), field="ips"))
         merged.assets.extend(part.assets)
         merged.identities.extend(part.identities)
+        merged.change_windows.extend(part.change_windows)
     return merged
 
 

@@ -8,11 +8,14 @@ extra factors through :class:`udfs.score.scorer.ExtraFactor`.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from udfs.detect.catalog import Catalog
+from udfs.link.inventory import ChangeWindowContext
 from udfs.score import assurance
 from udfs.score.formula import Factor, factor
 from udfs.score.roles import RoleTable
-from udfs.score.subject import Subject
+from udfs.score.subject import Observation, Subject
 
 CRITICALITY_STEP = 0.04  # per point away from the neutral 5: 0 -> 0.8, 10 -> 1.2
 EXPOSED = 1.15
@@ -27,6 +30,7 @@ TIERS = {
 PROGRESSION_PER_TACTIC = 0.03
 PROGRESSION_PER_STAGE = 0.01
 PROGRESSION_CAP = 1.3
+CHANGE_WINDOW = 0.7  # inside an approved change window: expected work, not no work (docs/scoring.md)
 
 
 def _names(items: list[str], limit: int = 3) -> str:
@@ -152,3 +156,39 @@ def identity_assurance(s: Subject) -> Factor:
     for w, _ in found.values():
         weight *= w
     return factor("identity_assurance", min(assurance.CAP, weight), "; ".join(r for _, r in found.values()))
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _covering(s: Subject, obs: Observation) -> ChangeWindowContext | None:
+    if obs.ts is None:
+        return None
+    for entity in (f"host:{obs.host}" if obs.host else None, f"user:{obs.user}" if obs.user else None):
+        for window in s.change_windows.get(entity or "", ()):
+            if window.start_ms <= obs.ts <= window.end_ms:
+                return window
+    return None
+
+
+def change_window(s: Subject) -> Factor:
+    """An approved change window (a ticket) on the host or user lowers the score, but only when every
+    hit or evidence entry falls inside one: part of an alert outside the change is not explained by it."""
+    if not s.change_windows:
+        return factor("change_window", 1.0, "no change window recorded for the host or user: neutral")
+    covered = [(obs, _covering(s, obs)) for obs in s.observations]
+    inside = [(obs, w) for obs, w in covered if w is not None]
+    outside = [obs.host or obs.user or obs.ref for obs, w in covered if w is None]
+    if inside and not outside:
+        w = inside[0][1]
+        why = f" ({w.reason})" if w.reason else ""
+        return factor("change_window", CHANGE_WINDOW,
+                      f"inside approved change {w.ticket}{why} on {w.host or w.user}, {_when(w.start_ms)} to "
+                      f"{_when(w.end_ms)}: expected work")
+    if inside:
+        return factor("change_window", 1.0, f"change {inside[0][1].ticket} covers part of the evidence, but not "
+                                            f"{_names(list(dict.fromkeys(outside)))}: neutral")
+    tickets = sorted({w.ticket for ws in s.change_windows.values() for w in ws})
+    return factor("change_window", 1.0, f"outside the change windows ({_names(tickets)}) of the host or user: "
+                                        "neutral")

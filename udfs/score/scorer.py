@@ -12,14 +12,20 @@ is multiplied in after the built-in ones and shows in ``severity.factors`` like 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from schemas.alert import Alert, AlertContext, AssetInfo, Evidence, IdentityInfo, Severity
 from schemas.config import JobConfig
 from udfs.detect.catalog import Catalog, default_catalog
 from udfs.link.canonical import canonical_user
-from udfs.link.inventory import AssetContext, IdentityContext, InventoryIndex, load_inventory
+from udfs.link.inventory import (
+    AssetContext,
+    ChangeWindowContext,
+    IdentityContext,
+    InventoryIndex,
+    load_inventory,
+)
 from udfs.score import factors
 from udfs.score.assurance import auth_facts
 from udfs.score.formula import Factor, SeverityDict, base_factor, combine
@@ -60,6 +66,7 @@ class Scorer:
             factors.privilege_tier(subject),
             factors.progression(subject, self.catalog),
             factors.identity_assurance(subject),
+            factors.change_window(subject),
         ]
         for extra in self.extra:
             found = extra(subject)
@@ -81,15 +88,22 @@ class Scorer:
         obs = tuple(observations)
         assets: dict[str, AssetContext] = {}
         identities: dict[str, IdentityContext] = {}
+        windows: dict[str, tuple[ChangeWindowContext, ...]] = {}
         seen: set[str] = set()
+        changes = self.inventory.change_windows
         for o in obs:
             if o.host and o.host in self.inventory.assets:
                 assets[o.host] = self.inventory.assets[o.host]
             if o.user and o.user in self.inventory.identities:
                 identities[o.user] = self.inventory.identities[o.user]
+            if changes:  # most inventories have none: no lookups then
+                for entity in (f"host:{o.host}" if o.host else None, f"user:{o.user}" if o.user else None):
+                    if entity in changes:
+                        windows[entity] = changes[entity]
             seen.update(o.tactics)
         tactics = tuple(t for t in self.catalog.tactic_order if t in seen)
-        return Subject(level=level, observations=obs, tactics=tactics, assets=assets, identities=identities)
+        return Subject(level=level, observations=obs, tactics=tactics, assets=assets, identities=identities,
+                       change_windows=windows)
 
     def hit_observation(self, hit: Mapping[str, Any]) -> Observation:
         event = hit.get("event") or {}
@@ -101,6 +115,7 @@ class Scorer:
             tactics=tuple(hit.get("tactics") or ()),
             criticality=(event.get("host") or {}).get("criticality"),
             authentication=auth_facts(event),
+            ts=hit.get("timestamp_ms"),
         )
 
     def evidence_observation(self, ev: Mapping[str, Any]) -> Observation:
@@ -112,6 +127,7 @@ class Scorer:
             tactics=tuple(ev.get("tactics") or ()),
             criticality=ev.get("asset_criticality"),
             authentication=ev.get("authentication"),
+            ts=ev.get("timestamp_ms"),
         )
 
     # -- what the job emits --------------------------------------------------------------------------
@@ -128,7 +144,8 @@ class Scorer:
             for tid in item["techniques"]:
                 if tid not in techniques:
                     techniques.append(tid)
-        subject = self.subject(draft["rule_level"], (self.evidence_observation(e) for e in evidence))
+        subject = replace(self.subject(draft["rule_level"], (self.evidence_observation(e) for e in evidence)),
+                          rule_id=draft["rule_id"], entity_type=draft["group_by"], entity=draft["entity"])
         hosts = [e["host"] for e in evidence if e.get("host")]
         alert = Alert(
             id=draft["alert_id"],

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from udfs.link.inventory import AssetContext, IdentityContext
+from udfs.link.inventory import AssetContext, ChangeWindowContext, IdentityContext
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Observation:
     tactics: tuple[str, ...]
     criticality: int | None = None  # as the event or the link carried it
     authentication: Mapping[str, Any] | None = None  # udfs.score.assurance.auth_facts
+    ts: int | None = None  # event time, ms (change windows are checked against it)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class Subject:
     tactics: tuple[str, ...]  # every observation's tactics, kill-chain order
     assets: Mapping[str, AssetContext] = field(default_factory=dict)  # the hosts the inventory knows
     identities: Mapping[str, IdentityContext] = field(default_factory=dict)  # the users it knows
+    # ``host:<name>`` / ``user:<name>`` -> the approved change windows of the subject's hosts and users
+    change_windows: Mapping[str, tuple[ChangeWindowContext, ...]] = field(default_factory=dict)
+    # An alert's rule and entity (what analyst feedback is counted by); None for a hit's signal.
+    rule_id: str | None = None
+    entity_type: str | None = None
+    entity: str | None = None
 
     def hosts(self) -> list[str]:
         seen: dict[str, None] = {}
