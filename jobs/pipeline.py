@@ -324,14 +324,16 @@ def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig,
     return scored, [first.get_side_output(LATE_TAG), chained.get_side_output(LATE_TAG)]
 
 
-def baseline_updates(t_env: StreamTableEnvironment, config: JobConfig, hits_view: str) -> DataStream | None:
-    """Adaptive baselines (udfs.baseline.sql): ``hits_view``'s baseline keys counted per event-time
-    hour, one ``baseline`` context update (JSON text) per key and closed window, for the alert
-    scorers' context broadcast. Its operators' uids are fixed (``baseline-windows-<n>``), so a changed
-    half-life keeps the open windows. None, and no operator, under --no-baselines."""
+def baseline_updates(t_env: StreamTableEnvironment, config: JobConfig, rows_view: str) -> DataStream | None:
+    """Adaptive baselines (udfs.baseline.sql): the baseline keys of ``rows_view``'s hits counted per
+    event-time hour, one ``baseline`` context update (JSON text) per key and closed window, for the
+    alert scorers' context broadcast. The job passes ``analyzed`` (the hits before deduplication and
+    the union with network hits): the split and the local count chain into the analyze task, so no
+    hit row crosses a thread for it. Its operators' uids are fixed (``baseline-windows-<n>``), so a
+    changed half-life keeps the open windows. None, and no operator, under --no-baselines."""
     if config.baseline_half_life_ms is None:
         return None
-    t_env.create_temporary_view("baseline_hits", t_env.sql_query(baseline_sql.exploded_sql(hits_view)))
+    t_env.create_temporary_view("baseline_hits", t_env.sql_query(baseline_sql.exploded_sql(rows_view)))
     query = baseline_sql.updates_sql("baseline_hits", BaselineSettings().window_ms, config.baseline_half_life_ms)
     return to_stream_with_uids(t_env, t_env.sql_query(query), "baseline-windows", DataTypes.STRING())
 
@@ -359,7 +361,7 @@ def _alert_context_updates(t_env: StreamTableEnvironment, config: JobConfig, upd
                            hits_view: str) -> DataStream | None:
     """What the alert scorers' broadcast carries: ``updates`` and the sources computed from the hits
     of ``hits_view`` (adaptive baselines, udfs.baseline), one line each."""
-    sources = [s for s in (updates, baseline_updates(t_env, config, hits_view)) if s is not None]
+    sources = [s for s in (updates, baseline_updates(t_env, config, "analyzed")) if s is not None]
     return _union_updates(t_env, sources, "alert-context-updates")
 
 

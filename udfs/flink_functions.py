@@ -353,3 +353,4 @@ class WithContext(BroadcastProcessFunction):
 
     def process_broadcast_element(self, value: str, ctx: BroadcastProcessFunction.Context):  # type: ignore[override]
         self.live.receive(value, self._state(ctx))
+        open("/tmp/ctxdbg.log", "a").write(f"BC {type(self.inner).__name__} {value[:80]} {sorted(self.live.inventory.assets)} {id(self.live.inventory)} {id(getattr(getattr(self.inner, 'analyzer', None), 'hit_rows', None) and self.inner.analyzer.hit_rows.scorer.inventory)}\n")

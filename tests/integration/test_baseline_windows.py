@@ -2,7 +2,7 @@
 hits' baseline keys counted per event-time hour, one ``baseline`` context update per key and closed
 window, which the handler turns into the decayed counts the ``technique_rarity`` factor reads.
 
-The graph is the job's own function over a small view of hit rows (time and keys), run in a
+The graph is the job's own function over a small view of analyzed rows (kind, time and keys), run in a
 subprocess so that this test process starts no JVM."""
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ GRAPH = textwrap.dedent("""
     from jobs.pipeline import baseline_updates
     from schemas.config import JobConfig
 
-    rows = [Row(ts, keys) for ts, keys in json.loads(sys.argv[1])]
+    rows = [Row(kind, ts, keys) for kind, ts, keys in json.loads(sys.argv[1])]
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(1)
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set_local_timezone("UTC")
     hits = env.from_collection(rows, type_info=Types.ROW_NAMED(
-        ["ts", "keys"], [Types.LONG(), Types.MAP(Types.STRING(), Types.STRING())]))
-    t_env.create_temporary_view("kept", t_env.from_data_stream(hits, Schema.new_builder().column_by_expression(
+        ["kind", "ts", "keys"], [Types.STRING(), Types.LONG(), Types.MAP(Types.STRING(), Types.STRING())]))
+    t_env.create_temporary_view("analyzed", t_env.from_data_stream(hits, Schema.new_builder().column_by_expression(
         "rt", "TO_TIMESTAMP_LTZ(ts, 3)").watermark("rt", "rt - INTERVAL '1' SECOND").build()))
-    assert baseline_updates(t_env, JobConfig(baseline_half_life_ms=None), "kept") is None
-    updates = baseline_updates(t_env, JobConfig(baseline_half_life_ms=86_400_000), "kept")
+    assert baseline_updates(t_env, JobConfig(baseline_half_life_ms=None), "analyzed") is None
+    updates = baseline_updates(t_env, JobConfig(baseline_half_life_ms=86_400_000), "analyzed")
     with updates.execute_and_collect() as results:
         for text in results:
             print("UPDATE " + text)
@@ -51,13 +51,14 @@ GRAPH = textwrap.dedent("""
 
 
 def test_hits_become_one_baseline_update_per_key_and_closed_hour() -> None:
-    hits: list[tuple[int, dict[str, str]]] = []
+    hits: list[tuple[str, int, dict[str, str]]] = []
     for h in range(30):  # 30 hours of a build server's routine: 4 obfuscation hits an hour, a script now and then
         for m in range(4):
             keys = "role:build_server|T1027" + (",role:build_server|T1059" if m == 0 and h % 10 == 0 else "")
-            hits.append((T0 + h * H + m * 600_000, {"~base": keys}))
-    hits.append((T0 + 31 * H, {"rule@group": "no baseline key"}))  # a hit without one: not counted
-    hits.append((T0 + 31 * H + 1, {"~base": "host:lab-1|T1048"}))
+            hits.append(("hit", T0 + h * H + m * 600_000, {"~base": keys}))
+    hits.append(("hit", T0 + 31 * H, {"rule@group": "no baseline key"}))  # a hit without one: not counted
+    hits.append(("held", T0 + 31 * H, {"~base": "host:lab-1|T1048"}))  # not a hit (yet): not counted
+    hits.append(("hit", T0 + 31 * H + 1, {"~base": "host:lab-1|T1048"}))
     proc = subprocess.run([sys.executable, "-c", GRAPH, json.dumps(hits)], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -90,8 +90,15 @@ def test_a_false_positive_verdict_lowers_the_next_alert_and_unknown_ids_are_dead
             assert len(letters) == 1, "the known verdict joined its alert: no dead letter for it"
 
             produce_to_kafka(kafka_broker, topics["raw"], _campaign("c2", T0 + 60 * MIN, host))
-            second = _until("the second alert", lambda: [
-                a for a in _read(kafka_broker, topics["alerts"]) if a["entity"] == host and a["id"] != first["id"]])[0]
+            try:
+                second = _until("the second alert", lambda: [
+                    a for a in _read(kafka_broker, topics["alerts"])
+                    if a["entity"] == host and a["id"] != first["id"]])[0]
+            except AssertionError as err:  # say how far campaign 2 got
+                signals = [s["event"]["id"] for s in _read(kafka_broker, topics["signals"])]
+                late = [x["hit"]["event"]["id"] for x in _read(kafka_broker, topics["late"])]
+                raise AssertionError(f"{err}; signals {signals}, late {late}, job running: {proc.poll() is None}, "
+                                     f"log {log}") from None
         finally:
             proc.terminate()
             try:

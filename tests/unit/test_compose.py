@@ -37,7 +37,8 @@ FLINK_DOCKERFILE = ROOT / "docker" / "flink" / "Dockerfile"
 PROJECT_IN_IMAGE = "/opt/ttpflow"  # where the Dockerfile puts the project
 WORKER_PYTHON = "/usr/local/bin/python3"  # the interpreter the Dockerfile builds and links
 FLINK_SERVICES = ("jobmanager", "taskmanager", "job-submitter")
-JOB_TOPIC_FLAGS = ("--raw-topic", "--alerts-topic", "--signals-topic", "--dead-letter-topic", "--late-topic")
+JOB_TOPIC_FLAGS = ("--raw-topic", "--alerts-topic", "--signals-topic", "--dead-letter-topic", "--late-topic",
+                   "--suppressed-topic")
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def test_topics_created_are_the_topics_the_job_uses(services: dict[str, dict[str
     job_args = command_args(services["job-submitter"])
     used = {flag_value(job_args, flag) for flag in JOB_TOPIC_FLAGS}
     assert created == used
-    assert {t.rsplit(".", 1)[-1] for t in created} == {"raw", "alerts", "signals", "dead-letter", "late"}
+    assert {t.rsplit(".", 1)[-1] for t in created} == {"raw", "alerts", "signals", "dead-letter", "late", "suppressed"}
     assert "--if-not-exists" in script  # re-running `docker compose up` must not fail
 
 

@@ -13,10 +13,10 @@ from udfs.baseline.keys import BASE_KEY
 from udfs.correlate.sql.common import interval_sql, millis_sql
 
 
-def exploded_sql(hits_view: str) -> str:
-    """One row per (hit, baseline key), with the hit's event time."""
-    return (f"SELECT rt, bkey FROM {hits_view} CROSS JOIN UNNEST(SPLIT(keys['{BASE_KEY}'], ',')) AS b(bkey) "
-            f"WHERE keys['{BASE_KEY}'] IS NOT NULL")
+def exploded_sql(rows_view: str) -> str:
+    """One row per (hit, baseline key) of ``rows_view`` (analyzed rows), with the hit's event time."""
+    return (f"SELECT rt, bkey FROM {rows_view} CROSS JOIN UNNEST(SPLIT(keys['{BASE_KEY}'], ',')) AS b(bkey) "
+            f"WHERE kind = 'hit' AND keys['{BASE_KEY}'] IS NOT NULL")
 
 
 def updates_sql(view: str, window_ms: int, half_life_ms: int) -> str:
