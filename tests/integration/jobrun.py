@@ -40,6 +40,16 @@ def ttpflow(*args: str, timeout_s: float = 300, check: bool = True) -> subproces
     return proc
 
 
+def stop_job(proc: subprocess.Popen[Any], grace_s: float = 30) -> None:
+    """End a job started in the background (``ttpflow run`` on Kafka): SIGTERM, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def _read(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 

@@ -27,7 +27,7 @@ import pytest
 from jobs.local.cluster import FlinkCluster
 from jobs.local.kafka import LocalKafka, free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job, ttpflow
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -158,11 +158,7 @@ def test_broker_outage_of_20s_loses_and_duplicates_nothing(own_broker: LocalKafk
             assert_exactly_once(bootstrap, topics, tag, offsets)
             assert job.poll() is None, f"the job did not survive the outage; see {log}"
         finally:
-            job.terminate()
-            try:
-                job.wait(30)
-            except subprocess.TimeoutExpired:
-                job.kill()
+            stop_job(job)
 
 
 # -- the TaskManager is killed ------------------------------------------------------------------

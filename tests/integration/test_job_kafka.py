@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -74,11 +74,7 @@ def kafka_job(kafka_broker: str) -> Iterator[KafkaJob]:
             job.wait_for_signal("warmup", timeout_s=120)
             yield job
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_job(proc)
 
 
 def test_sequence_alert_is_written_exactly_once(kafka_job: KafkaJob) -> None:

@@ -29,7 +29,7 @@ from jobs.errors import UserError
 from jobs.kafka_props import resolve
 from jobs.local.kafka import LocalKafka, free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job, ttpflow
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -208,12 +208,7 @@ def test_the_job_runs_end_to_end_over_sasl_ssl_and_never_shows_the_secret(
             assert len(mine) == 1, f"one committed alert over SASL_SSL; job output:\n{out.read_text()[-3000:]}"
             assert [e["event_id"] for e in mine[0]["evidence"]] == ["s-a", "s-b"]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_job(proc)
 
     shown = out.read_text(errors="replace")
     assert "job starting" in shown and '"sasl.jaas.config":"[hidden]"' in shown, "the masked properties are logged"

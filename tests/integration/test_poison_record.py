@@ -25,7 +25,7 @@ from typing import Any
 
 from schemas.config import DEFAULT_DEAD_LETTER_MAX_BYTES
 from tests.conftest import consume_from_kafka, create_kafka_topic
-from tests.integration.jobrun import PROJECT_ROOT, plain_event
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -117,8 +117,4 @@ def test_a_3mb_record_mid_sequence_stops_neither_the_job_nor_the_alert(kafka_bro
             signals = [s["event"]["id"] for s in _read(kafka_broker, names["signals"])]
             assert sorted(signals) == ["p-a", "p-b", "p-tick", "warmup"], "each signal once, none for the poison"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_job(proc)

@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 
 from tests.conftest import create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -88,11 +88,7 @@ def test_prometheus_scrape_shows_ttpflow_counters(kafka_broker: str) -> None:
                 time.sleep(1)
             assert proc.poll() is None, f"the job stopped; see {log}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_job(proc)
 
     assert series, f"nothing served on 127.0.0.1:{port}/metrics; see {log}"
     assert _total(series, "records_in") == len(records)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
 
 pytestmark = pytest.mark.integration
 
@@ -62,11 +62,7 @@ def test_a_suppressed_hit_is_on_the_suppressed_topic_exactly_once(kafka_broker: 
                 signals = [json.loads(r.value) for r in consume_from_kafka(kafka_broker, names["signals"],
                                                                            timeout_s=5)]
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_job(proc)
     assert len(records) == 1, log.read_text()[-3000:]
     record = json.loads(records[0].value)
     assert (record["suppression_id"], record["reason"], record["how"]) == (

@@ -14,12 +14,11 @@ from schemas.config import PROJECT_ROOT
 
 EXTRA = """kind: sequence
 id: test-extra
-title: Discovery then exfiltration
-group_by: host
+title: Account discovery, then remote services
+level: medium
+steps: [{techniques: [T1087]}, {techniques: [T1021]}]
 within: 10m
-steps:
-  - techniques: [T1082]
-  - techniques: [T1041]
+group_by: user
 """
 
 
