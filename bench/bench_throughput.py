@@ -969,7 +969,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.run_job:
         run_job(json.loads(args.run_job))
         return
-    kinds = [k for k in KINDS if k in args.runs.split(",")]
+    kinds = [k for k in dict.fromkeys(args.runs.split(",")) if k in KINDS]  # in the order given
     signal.signal(signal.SIGTERM, _interrupt)  # run the finally blocks: stop the job and the broker
     command = [".venv/bin/python", "bench/bench_throughput.py", *argv]
 

@@ -141,7 +141,7 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
             DataTypes.STRING())
     network = load_network_rules(config.rules_dir)
     if any(rule.analytic in WINDOWED for rule in network):
-        _register_network_hits(t_env, config, network)
+        _register_network_hits(t_env, config, network, _broadcast(updates))
         own_hits += " UNION ALL SELECT * FROM network_hits"
     t_env.execute_sql(f"CREATE TEMPORARY VIEW hits AS {own_hits}")
     kept = _deduplicate_hits(t_env, config)  # what becomes signals and feeds correlation
@@ -157,7 +157,7 @@ def build(raw: DataStream, config: JobConfig, t_env: StreamTableEnvironment | No
     for name, query in linking_stages("hits_on_time", config.binding_max_age_ms):
         _materialize(t_env, name, t_env.sql_query(query))
 
-    context = _broadcast(_alert_context_updates(t_env, config, updates, kept))
+    context = _broadcast(_alert_context_updates(t_env, config, updates, kept, context_dead))
     alerts = [_jvm_alerts(t_env, plan, config, context)] if plan.has_jvm else []
     python_late: list[DataStream] = []
     if plan.has_python:
@@ -210,7 +210,8 @@ def _companion_join(t_env: StreamTableEnvironment, config: JobConfig) -> Table |
     return t_env.sql_query(suppress_sql.suppressed_sql(rules))
 
 
-def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rules: list[NetworkRule]) -> None:
+def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rules: list[NetworkRule],
+                           context: BroadcastStream | None = None) -> None:
     """``network_hits``: the windowed network rules' hits, as analyzed rows. A window's hit has the
     window's last millisecond as its time, which the watermark that closes the window has not yet
     passed downstream (it follows the row), so it links and correlates like any hit."""
@@ -219,8 +220,9 @@ def _register_network_hits(t_env: StreamTableEnvironment, config: JobConfig, rul
     for rule_id, (view, query) in network_rule_queries(rules).items():
         t_env.create_temporary_view(view, t_env.sql_query(network_sql.connections_sql(by_id[rule_id])))
         windows.append(to_stream_with_uids(t_env, t_env.sql_query(query), rule_prefix(rule_id, query)))
-    rows = (windows[0].union(*windows[1:]) if len(windows) > 1 else windows[0]).process(
-        NetworkHits(config), output_type=ANALYZED_TYPE).uid("network-hits").name("network behaviour hits")
+    windowed = windows[0].union(*windows[1:]) if len(windows) > 1 else windows[0]
+    rows = _scoring(windowed, NetworkHits(config), context, ANALYZED_TYPE).uid("network-hits").name(
+        "network behaviour hits")
     t_env.create_temporary_view("network_hits", t_env.from_data_stream(
         rows, Schema.new_builder().column_by_expression("rt", "TO_TIMESTAMP_LTZ(ts, 3)")
         .watermark("rt", "SOURCE_WATERMARK()").build()))
@@ -310,7 +312,8 @@ def _python_path_alerts(t_env: StreamTableEnvironment, config: JobConfig,
     linked = t_env.sql_query(
         f"SELECT {', '.join(PYTHON_PATH_COLUMNS)} FROM linked WHERE ARRAY_CONTAINS(tags, '{FALLBACK_TAG}')"
     )
-    routed = t_env.to_data_stream(linked).process(PythonPathRoute(config)).uid("python-route").name("route")
+    routed = _scoring(t_env.to_data_stream(linked), PythonPathRoute(config), context, None).uid("python-route").name(
+        "route")
     first = (
         routed.key_by(record_key, key_type=Types.STRING())
         .process(Correlator(config, stage=1)).uid("correlate").name("correlate (python path)")
@@ -348,20 +351,19 @@ def _context_updates(t_env: StreamTableEnvironment, config: JobConfig,
     is the graph without context. Each source appends the dead letters it makes to ``dead_letters``.
     Sources computed from the hits cannot feed analyze (a cycle): they go in _alert_context_updates."""
     from jobs.context_sources import context_topic_updates
-    from jobs.feedback import verdict_updates
 
     sources = context_topic_updates(t_env, config, dead_letters)  # --assets-topic, --identities-topic, ...
-    verdicts = verdict_updates(t_env, config, dead_letters)  # --feedback-topic (jobs.feedback)
-    if verdicts is not None:
-        sources.append(verdicts)
     return _union_updates(t_env, sources, "context-updates")
 
 
 def _alert_context_updates(t_env: StreamTableEnvironment, config: JobConfig, updates: DataStream | None,
-                           hits_view: str) -> DataStream | None:
+                           hits_view: str, dead_letters: list[DataStream]) -> DataStream | None:
     """What the alert scorers' broadcast carries: ``updates`` and the sources computed from the hits
     of ``hits_view`` (adaptive baselines, udfs.baseline), one line each."""
-    sources = [s for s in (updates, baseline_updates(t_env, config, "analyzed")) if s is not None]
+    from jobs.feedback import verdict_updates  # analysts' verdicts (--feedback-topic): only alerts weigh them
+
+    sources = [s for s in (updates, baseline_updates(t_env, config, "analyzed"),
+                           verdict_updates(t_env, config, dead_letters)) if s is not None]
     return _union_updates(t_env, sources, "alert-context-updates")
 
 
