@@ -63,7 +63,7 @@ def _tier(value: Any) -> Any:
 
 
 Criticality = Annotated[int | None, BeforeValidator(_criticality), Field(ge=0, le=10)]
-Role = Annotated[str | None, BeforeValidator(_token), Field(pattern=r"^[a-z0-9_]+$")]
+Role = Annotated[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] | None, BeforeValidator(_token)]  # null: not known
 Sensitivity = Literal["pci", "pii", "phi", "crown_jewel"]
 Environment = Literal["prod", "staging", "dev", "test", "lab"]
 Tier = Annotated[Literal["tier0", "tier1", "tier2"] | None, BeforeValidator(_tier)]

@@ -324,18 +324,18 @@ class ContextRecords(ProcessFunction):
 
 
 class WithContext(BroadcastProcessFunction):
-    """``inner`` (AnalyzeFunction, MatchAlerts, ScoreFunction, ChainedMatches) fed the context broadcast:
-    its scorer reads a :class:`udfs.context.live.LiveContext`, rebuilt from the broadcast state on the
-    first element after a (re)start and updated by every broadcast element."""
+    """``inner`` (a function of this module that scores or links) fed the context broadcast: it reads a
+    :class:`udfs.context.live.LiveContext`, rebuilt from the broadcast state on the first element after
+    a (re)start, updated by every broadcast element."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        from udfs.context.live import bind, scorer_of
+        from udfs.context.live import live_of
 
         self.inner.open(runtime_context)
-        self.live, self.restored = bind(scorer_of(self.inner)), False
+        self.live, self.restored = live_of(self.inner), False
 
     def _state(self, ctx: Any) -> Any:
         state = ctx.get_broadcast_state(CONTEXT_STATE)
@@ -353,4 +353,3 @@ class WithContext(BroadcastProcessFunction):
 
     def process_broadcast_element(self, value: str, ctx: BroadcastProcessFunction.Context):  # type: ignore[override]
         self.live.receive(value, self._state(ctx))
-        open("/tmp/ctxdbg.log", "a").write(f"BC {type(self.inner).__name__} {value[:80]} {sorted(self.live.inventory.assets)} {id(self.live.inventory)} {id(getattr(getattr(self.inner, 'analyzer', None), 'hit_rows', None) and self.inner.analyzer.hit_rows.scorer.inventory)}\n")

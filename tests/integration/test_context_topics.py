@@ -6,26 +6,51 @@ bad entry is a dead letter with the topic's offset, and the job goes on."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_714_557_600_000
-HOST = "ctx-hot-01"
+HOST = f"ctx-hot-{uuid.uuid4().hex[:8]}"  # unique: the checkpoint check below looks for it
+PYTHON_PATH_RULE = """kind: sequence
+id: test-ctx-three
+title: Injection, discovery, C2 (three steps, so the Python path)
+group_by: host
+within: 30m
+level: high
+steps:
+  - techniques: [T1055]
+  - techniques: [T1082]
+  - techniques: [T1071]
+"""
+CHECKPOINTS = PROJECT_ROOT / ".ttpflow" / "checkpoints"  # where `ttpflow run` on Kafka keeps them
 
 
 def _weight(signal: dict[str, Any]) -> float:
     return next(f["weight"] for f in signal["risk"]["factors"] if f["name"] == "asset_criticality")
+
+
+def _checkpointed(entry: bytes, since: float, timeout_s: float) -> bool:
+    """Some checkpoint completed after ``since`` holds ``entry`` (small operator state is inline in _metadata)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for meta in CHECKPOINTS.glob("*/chk-*/_metadata"):
+            if meta.stat().st_mtime >= since and entry in meta.read_bytes():
+                return True
+        time.sleep(1)
+    return False
 
 
 def _n(signal: dict[str, Any]) -> int:
@@ -57,7 +82,10 @@ class Job:
         raise AssertionError(f"no such signal of {HOST} in {timeout_s}s; weights seen: {[_weight(s) for s in seen]}")
 
 
-def test_an_asset_update_takes_effect_without_a_restart(kafka_broker: str) -> None:
+def test_an_asset_update_takes_effect_without_a_restart(kafka_broker: str, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"  # the bundled pack and a Python-path rule: every operator that reads context runs
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    (rules / "sequences" / "test_python_path.yaml").write_text(PYTHON_PATH_RULE)
     suffix = uuid.uuid4().hex[:8]
     names = {k: f"ttpflow-it-ctx-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late", "assets")}
     for kind, name in names.items():
@@ -65,6 +93,7 @@ def test_an_asset_update_takes_effect_without_a_restart(kafka_broker: str) -> No
     bad = produce_to_kafka(kafka_broker, names["assets"], [(b"ctx-bad-01", b'{"criticality": "bogus"}')])[0]
     cmd = [
         sys.executable, "-m", "jobs.cli", "run", "--bootstrap-servers", kafka_broker,
+        "--rules-dir", str(rules),
         "--raw-topic", names["raw"], "--alerts-topic", names["alerts"], "--signals-topic", names["signals"],
         "--dead-letter-topic", names["dead"], "--late-topic", names["late"], "--assets-topic", names["assets"],
         "--group-id", f"it-{suffix}", "--transactional-id-prefix", f"it-{suffix}",
@@ -74,28 +103,29 @@ def test_an_asset_update_takes_effect_without_a_restart(kafka_broker: str) -> No
     log.parent.mkdir(exist_ok=True)
     job = Job(kafka_broker, names)
     with log.open("w") as sink:
+        started = time.time()
         proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=sink, stderr=subprocess.STDOUT)
         try:
             before = job.signal_until(lambda s: True, timeout_s=120)  # the job is up
             assert _weight(before) == 1.0, "no criticality known yet: neutral"
-            letters = [json.loads(r.value) for r in consume_from_kafka(kafka_broker, names["dead"], timeout_s=5)]
-            mine = [d for d in letters if d["origin"]["topic"] == names["assets"]]
-            assert [(d["reason"], d["origin"]["offset"]) for d in mine] == [("schema", bad.offset)]
-            assert "criticality" in mine[0]["detail"]
 
             produce_to_kafka(kafka_broker, names["assets"], [(HOST.encode(), b'{"criticality": "critical"}')])
             after = job.signal_until(lambda s: _weight(s) == 1.2, timeout_s=45)
             crit = next(f for f in after["risk"]["factors"] if f["name"] == "asset_criticality")
             assert "10/10" in crit["reason"]
+            # The broadcast state ("context": kind|key -> update) is in the checkpoints, so in savepoints.
+            assert _checkpointed(f"asset|{HOST}".encode(), started, timeout_s=20)
 
             produce_to_kafka(kafka_broker, names["assets"], [(HOST.encode(), None)])  # tombstone: deleted
             last = _n(after)
             job.signal_until(lambda s: _n(s) > last and _weight(s) == 1.0, timeout_s=45)
 
+            # Dead letters are committed with the next checkpoint (exactly-once sink): wait for it.
+            records = consume_from_kafka(kafka_broker, names["dead"], timeout_s=60, expected=1, stop_at_end=False)
+            mine = [json.loads(r.value) for r in records]
+            assert [(d["reason"], d["origin"]["topic"], d["origin"]["offset"]) for d in mine] == [
+                ("schema", names["assets"], bad.offset)]
+            assert "criticality" in mine[0]["detail"]
             assert proc.poll() is None, "a bad context entry never stops the job"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_job(proc)

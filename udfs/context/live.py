@@ -129,7 +129,12 @@ def bind(scorer: Scorer) -> LiveContext:
     return live
 
 
-def scorer_of(function: Any) -> Scorer:
-    """The scorer a PyFlink wrapper built in ``open`` (``.scorer``, or the analyzer's hit rows')."""
+def live_of(function: Any) -> LiveContext:
+    """The live context of what a PyFlink wrapper built in ``open``: over its scorer (``.scorer``, the
+    analyzer's or the hit rows'), else over its ``.inventory`` (the Python-path route's linking)."""
     scorer = getattr(function, "scorer", None)
-    return scorer if scorer is not None else function.analyzer.hit_rows.scorer
+    if scorer is None and hasattr(function, "analyzer"):
+        scorer = function.analyzer.hit_rows.scorer
+    if scorer is None and hasattr(function, "rows"):
+        scorer = function.rows.scorer
+    return bind(scorer) if scorer is not None else LiveContext(function.inventory)

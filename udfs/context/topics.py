@@ -76,7 +76,10 @@ def entry(kind: str, key: bytes | None, value: bytes | None) -> tuple[str, dict[
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(entry)"
         raise BadEntry("schema", f"{where}: {err['msg']}") from None
-    return canonical, model.model_dump(mode="json")
+    except (TypeError, ValueError) as exc:  # whatever else a model refuses: a dead letter, never a failed job
+        raise BadEntry("schema", str(exc)[:300]) from None
+    # Only what the entry says: the handlers validate it again (a null is "not known", as a missing field).
+    return canonical, model.model_dump(mode="json", exclude_none=True)
 
 
 def decode_record(kind: str, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
