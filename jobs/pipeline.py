@@ -358,8 +358,9 @@ def _context_updates(t_env: StreamTableEnvironment, config: JobConfig,
 
 def _alert_context_updates(t_env: StreamTableEnvironment, config: JobConfig, updates: DataStream | None,
                            hits_view: str, dead_letters: list[DataStream]) -> DataStream | None:
-    """What the alert scorers' broadcast carries: ``updates`` and the sources computed from the hits
-    of ``hits_view`` (adaptive baselines, udfs.baseline), one line each."""
+    """What the alert scorers' broadcast carries: ``updates``, the sources computed from the hits
+    of ``hits_view`` (adaptive baselines, udfs.baseline), and analysts' verdicts joined to the alerts
+    topic (jobs.feedback: its dead letters go to ``dead_letters``), one line each."""
     from jobs.feedback import verdict_updates  # analysts' verdicts (--feedback-topic): only alerts weigh them
 
     sources = [s for s in (updates, baseline_updates(t_env, config, "analyzed"),

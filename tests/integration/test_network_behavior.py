@@ -39,7 +39,7 @@ def _records() -> list[dict[str, Any]]:
 
 def test_a_beacon_seen_only_on_the_network_completes_a_sequence(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", _records())
-    run = run_files(tmp_path, [path])
+    run = run_files(tmp_path, [path], "--no-baselines")  # compared with the reference below: see test_differential
     assert [(a["rule_id"], a["entity"]) for a in run.alerts] == [("ttpflow-seq-injection-then-c2", "ws-b1")]
     assert [e["event_id"] for e in run.alerts[0]["evidence"]] == ["b-inj", f"beacon:10.77.0.5->185.220.101.34:443@{T0}"]
     [beacon] = [s for s in run.signals if s["rule_source"] == "network"]

@@ -50,7 +50,8 @@ def run(tmp: Path) -> FileRun:
     for i, technique in enumerate(TECHNIQUES):  # forty minutes apart: at most two in any hour
         records.append(plain_event(f"far-{i}", T0 + i * 40 * MIN, "ws-far", technique, asset_criticality="low"))
     records.sort(key=lambda r: r["timestamp"])
-    return run_files(tmp, [write_jsonl(tmp / "input.jsonl", records)], "--rules-dir", str(rules))
+    # compared with the reference engine: without baselines (see test_differential)
+    return run_files(tmp, [write_jsonl(tmp / "input.jsonl", records)], "--rules-dir", str(rules), "--no-baselines")
 
 
 def test_every_signal_is_low_risk(run: FileRun) -> None:

@@ -186,3 +186,15 @@ def test_the_scorer_lists_the_factor_once_a_verdict_arrived_and_scores_lower() -
     mine = [f for f in after["factors"] if f["name"] == NAME]
     assert len(mine) == 1 and mine[0]["weight"] < 1.0 and after["score"] < before["score"]
     assert "on host h1" in mine[0]["reason"]
+
+
+def test_options_set_the_topic_and_the_wait() -> None:
+    import argparse
+
+    from jobs.options import add_kafka_job_args, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_kafka_job_args(parser)
+    config = config_from_args(parser.parse_args(["--feedback-topic", "verdicts", "--feedback-wait", "90s"]))
+    assert (config.feedback_topic, config.feedback_wait_ms) == ("verdicts", 90_000)
+    assert config_from_args(parser.parse_args([])).feedback_topic is None  # off by default: no operator
