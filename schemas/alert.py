@@ -27,6 +27,15 @@ class EvidenceAuthentication(BaseModel):
     risk_level: str | None = None
     ticket_encryption: str | None = None
     country: str | None = Field(default=None, description="source.geo.country_iso_code")
+    # Identity-provider findings, kept only when true (schemas.event.Authentication has the sources).
+    new_device: bool | None = None
+    new_country: bool | None = None
+    impossible_travel: bool | None = Field(default=None, description="Okta velocity or Entra impossibleTravel")
+    threat_suspected: bool | None = None
+    token_anomaly: bool | None = None
+    unmanaged_device: bool | None = None
+    root: bool | None = None
+    sensitive_call: bool | None = None
 
 
 class Evidence(BaseModel):
@@ -71,6 +80,7 @@ class AssetInfo(BaseModel):
     data_sensitivity: list[str] = Field(default_factory=list)
     owner: str | None = None
     environment: str | None = None
+    tier: str | None = Field(default=None, description="the inventory's tier for the host (tier0 / tier1 / tier2)")
 
 
 class IdentityInfo(BaseModel):

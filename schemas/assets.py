@@ -90,6 +90,11 @@ class Asset(BaseModel):
         default_factory=list, description="pci, pii, phi, crown_jewel (crown-jewel is accepted)"
     )
     environment: Annotated[Environment | None, BeforeValidator(_token)] = None
+    tier: Tier = Field(
+        default=None,
+        description="the host's tier in the admin tier model (tier0 domain controllers ... tier2 workstations); "
+        "unset: taken from the role where the role says it",
+    )
 
     @field_validator("ips")
     @classmethod

@@ -190,6 +190,21 @@ class Authentication(_Part):
     session_id: str | None = None
     ticket_encryption: str | None = None
     risk_level: str | None = None
+    # What the identity provider itself says of this sign-in (Okta behaviors / ThreatInsight, Entra risk
+    # detections and device state, CloudTrail identity type); None: the event does not say.
+    new_device: bool | None = Field(default=None, description="Okta behavior New Device")
+    new_ip: bool | None = Field(default=None, description="Okta behavior New IP")
+    new_country: bool | None = Field(default=None, description="Okta behavior New Country, Entra newCountry")
+    velocity: bool | None = Field(default=None, description="Okta behavior Velocity: impossible travel")
+    impossible_travel: bool | None = Field(default=None, description="Entra impossibleTravel / unlikelyTravel")
+    threat_suspected: bool | None = Field(default=None, description="Okta ThreatInsight debugData.threatSuspected")
+    anonymized_ip: bool | None = Field(default=None, description="Okta securityContext isProxy / isTor, "
+                                       "Entra anonymizedIPAddress")
+    token_anomaly: bool | None = Field(default=None, description="Entra anomalousToken / tokenIssuerAnomaly")
+    unmanaged_device: bool | None = Field(default=None, description="Entra deviceDetail: not managed / not registered")
+    risk_events: list[str] | None = Field(default=None, description="Entra riskEventTypes(_v2), as listed")
+    root: bool | None = Field(default=None, description="CloudTrail userIdentity.type Root")
+    sensitive_call: bool | None = Field(default=None, description="CloudTrail: an IAM / STS / Organizations write")
 
 
 class Cloud(_Part):

@@ -168,7 +168,8 @@ def test_identity_assurance_from_the_directory() -> None:
         "outcome": "success", "logon_type": "RemoteInteractive", "country": "KP"})))
     assert "outside their usual countries (US)" in abroad["reason"]
     assert "not one of their usual hosts" in abroad["reason"]
-    svc = factors.identity_assurance(subject(obs("ws-1", user="svc_backup", auth={
+    # lab-1 has no role or tier: a tier1 account on ws-1 (a tier2 workstation) would also be outside its tier.
+    svc = factors.identity_assurance(subject(obs("lab-1", user="svc_backup", auth={
         "outcome": "success", "logon_type": "Interactive"})))
     assert svc["weight"] == 1.15 and "service account svc_backup signed in interactively" in svc["reason"]
     assert "no sign-in facts" in factors.identity_assurance(subject(obs("ws-1", user="stranger")))["reason"]

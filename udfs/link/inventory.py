@@ -42,6 +42,7 @@ class AssetContext:
     data_sensitivity: tuple[str, ...] = ()
     owner: str | None = None
     environment: str | None = None
+    tier: str | None = None  # the inventory's own tier only; udfs.score.assurance infers one from the role
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class InventoryIndex:
 def _asset_context(name: str, asset: Asset) -> AssetContext:
     return AssetContext(name=name, role=asset.role, criticality=asset.criticality,
                         internet_facing=asset.internet_facing, data_sensitivity=tuple(asset.data_sensitivity),
-                        owner=asset.owner, environment=asset.environment)
+                        owner=asset.owner, environment=asset.environment, tier=asset.tier)
 
 
 def _identity_context(user: str, identity: Identity, host_of_alias: dict[str, str]) -> IdentityContext:

@@ -216,13 +216,17 @@ def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
         "origin": origin,
         "original": doc,
     }
-    if "authentication" in category or mfa is not None:
+    root = soft_str(identity.get("type")) == "Root"
+    if "authentication" in category or mfa is not None or root:
         out["authentication"] = flat(
             {
                 "method": "password" if name == "ConsoleLogin" else None,
                 "mfa": mfa,
                 "outcome": outcome if "authentication" in category else None,
                 "failure_reason": soft_str(doc.get("errorMessage")) if outcome == "failure" else None,
+                "root": True if root else None,
+                # A write to who-can-do-what: where session credentials without MFA matter most.
+                "sensitive_call": True if category == ["iam"] and types != ["access"] else None,
             }
         )
     if out["user"] is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.event import Origin
 from udfs.normalize.errors import field_error, first_present, missing_field
-from udfs.normalize.fields import flat, soft_int, soft_ip, soft_str
+from udfs.normalize.fields import flat, soft_bool, soft_int, soft_ip, soft_str
 from udfs.normalize.timeparse import to_epoch_ms
 
 FORMAT = "entra_id"
@@ -60,6 +60,41 @@ def _obj(doc: D, key: str, path: str) -> D:
     return value
 
 
+# Entra risk detection (riskEventTypes / riskEventTypes_v2) -> the Authentication field it sets.
+_RISK_EVENTS = {
+    "anomaloustoken": "token_anomaly",
+    "tokenissueranomaly": "token_anomaly",
+    "impossibletravel": "impossible_travel",
+    "unlikelytravel": "impossible_travel",  # the v1 name of impossibleTravel
+    "newcountry": "new_country",
+    "anonymizedipaddress": "anonymized_ip",
+}
+
+
+def risk_events(props: D) -> list[str]:
+    """Both lists, v2 first, each name once: exports carry either or both, and v1 is deprecated."""
+    seen: dict[str, None] = {}
+    for key in ("riskEventTypes_v2", "riskEventTypes"):
+        values = props.get(key)
+        if isinstance(values, list):
+            seen.update((v, None) for v in values if isinstance(v, str) and v)
+    return list(seen)
+
+
+def unmanaged(device: D) -> bool | None:
+    """Entra fills ``deviceId`` only for a registered or joined device, and ``isManaged`` /
+    ``isCompliant`` only when it knows: managed or compliant says no, an empty id or
+    ``isManaged: false`` says yes, anything else is unknown."""
+    managed, compliant = soft_bool(device.get("isManaged")), soft_bool(device.get("isCompliant"))
+    if managed or compliant:
+        return False
+    if managed is False:
+        return True
+    if "deviceId" in device and not soft_str(device.get("deviceId")):
+        return True
+    return None
+
+
 def _signin(props: D, low: D, out: D) -> None:
     status = _obj(props, "status", "properties.status")
     code = soft_int(status.get("errorCode"))
@@ -98,8 +133,13 @@ def _signin(props: D, low: D, out: D) -> None:
     if isinstance(details, list) and details and isinstance(details[0], dict):
         method = soft_str(details[0].get("authenticationMethod"))
     risk = soft_str(props.get("riskLevelDuringSignIn")) or soft_str(props.get("riskLevelAggregated"))
+    detections = risk_events(props)
+    facts: D = {_RISK_EVENTS[d.lower()]: True for d in detections if d.lower() in _RISK_EVENTS}
     out["authentication"] = flat(
-        {
+        facts
+        | {
+            "unmanaged_device": unmanaged(_obj(props, "deviceDetail", "properties.deviceDetail")),
+            "risk_events": detections or None,
             "method": method,
             "protocol": soft_str(props.get("authenticationProtocol")),
             "mfa": mfa,

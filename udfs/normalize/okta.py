@@ -16,6 +16,7 @@ from typing import Any
 from schemas.event import Origin
 from udfs.normalize.errors import field_error, require
 from udfs.normalize.fields import flat, opt_obj, opt_str, req_str, soft_ip, soft_str
+from udfs.normalize.okta_behaviors import risk_level, sign_in_facts
 from udfs.normalize.timeparse import to_epoch_ms
 
 FORMAT = "okta"
@@ -83,6 +84,7 @@ def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
     debug = opt_obj(opt_obj(doc, "debugContext", "debugContext", FORMAT), "debugData", "debugContext.debugData", FORMAT)
     geo = opt_obj(client, "geographicalContext", "client.geographicalContext", FORMAT)
     agent = opt_obj(client, "userAgent", "client.userAgent", FORMAT)
+    security = opt_obj(doc, "securityContext", "securityContext", FORMAT)
     targets = doc.get("target")
     if targets is not None and not isinstance(targets, list):
         raise field_error("target", "a list of objects", targets, source_format=FORMAT)
@@ -147,7 +149,8 @@ def parse(doc: D, *, raw_sha256: str, origin: Origin) -> D:
                 "outcome": outcome,
                 "failure_reason": soft_str(outcome_obj.get("reason")) if outcome == "failure" else None,
                 "session_id": soft_str(auth_ctx.get("externalSessionId")),
-                "risk_level": risk.group(1).lower() if risk else None,
+                "risk_level": risk.group(1).lower() if risk else risk_level(debug),
             }
+            | sign_in_facts(debug, security)
         )
     return out

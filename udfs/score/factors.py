@@ -142,8 +142,12 @@ def identity_assurance(s: Subject) -> Factor:
         identity = s.identities.get(obs.user) if obs.user else None
         if obs.authentication:
             signins += 1
-        for kind, weight, sentence in assurance.findings(obs.authentication, obs.host, identity):
-            found.setdefault(kind, (weight, f"{sentence} ({obs.ref})"))
+        asset = s.assets.get(obs.host) if obs.host else None
+        for kind, weight, sentence in assurance.findings(obs.authentication, obs.host, identity, asset):
+            # The first entry that shows a kind names it, unless a later one shows it graver
+            # (an IAM write without MFA outweighs a plain sign-in without it).
+            if kind not in found or weight > found[kind][0]:
+                found[kind] = (weight, f"{sentence} ({obs.ref})")
     for user in dict.fromkeys(obs.user for obs in s.observations if obs.user):
         identity = s.identities.get(user)
         if identity is not None and identity.mfa_enrolled is False:
