@@ -65,8 +65,15 @@ def environment(config: JobConfig, *, kafka: bool, checkpointing: bool) -> Strea
     conf.set_string("python.map-state.read-cache-size", "10000")
     conf.set_string("python.map-state.write-cache-size", "10000")
     conf.set_string("table.exec.uid.generation", "ALWAYS")
-    # The watermark declared on the analyzed rows (jobs.pipeline) marks an idle subtask idle.
-    conf.set_string("table.exec.source.idle-timeout", f"{config.idleness_ms} ms")
+    # The watermark declared on the analyzed rows (jobs.pipeline) marks an idle subtask idle, so other
+    # subtasks' watermarks can move on. With one subtask there is no other: idleness only splits the one
+    # stream, since every query over the analyzed rows has its own assigner, each going idle in a quiet
+    # spell and active again on the next record with the new watermark at once; a short branch (the
+    # binding facts) then carries that watermark past hits still on a longer one (the linking stages),
+    # and MATCH_RECOGNIZE drops them as late. So: no idleness at parallelism 1. At parallelism > 1 the
+    # same overtaking can happen when every subtask is quiet at once (README, "Known limits").
+    idle_ms = config.idleness_ms if config.parallelism > 1 else 0
+    conf.set_string("table.exec.source.idle-timeout", f"{idle_ms} ms")
     # Local runs keep checkpoints on disk: JobManager memory caps state at 5 MB. A job submitted to
     # a cluster (flink run) leaves this to the cluster's configuration.
     if config.checkpoint_dir:
