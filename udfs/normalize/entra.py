@@ -189,7 +189,11 @@ def _audit(props: D, low: D, out: D) -> None:
     targets = [t for t in targets or [] if isinstance(t, dict)]
     roles: list[str] = []
     for target in targets:
-        for prop in target.get("modifiedProperties") or []:
+        modified = target.get("modifiedProperties") or []
+        if not isinstance(modified, list):
+            raise field_error("properties.targetResources[].modifiedProperties", "a list of objects", modified,
+                              source_format=FORMAT)
+        for prop in modified:
             if isinstance(prop, dict) and prop.get("displayName") in ("Role.DisplayName", "RoleDefinition.DisplayName"):
                 value = str(prop.get("newValue") or "").strip('"')
                 if value:
