@@ -25,17 +25,22 @@ from schemas.rules import duration_ms
 NO_RULES_DIR = DEFAULT_RULES_DIR / "empty"
 
 
-def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
+def add_topic_args(parser: argparse.ArgumentParser, raw_help: str) -> None:
+    """The job's topics: for the job, and for ``ttpflow kafka topics``, which creates them."""
     topics = Topics()
-    parser.add_argument("--bootstrap-servers", required=False, help="Kafka bootstrap servers, HOST:PORT")
     parser.add_argument("--raw-topic", action="append", dest="raw_topics", metavar="TOPIC[=FORMAT]",
-                        help=f"input topic, optionally with a fixed format (default {topics.raw[0]}; repeatable)")
+                        help=f"{raw_help} (default {topics.raw[0]}; repeatable)")
     parser.add_argument("--alerts-topic", default=topics.alerts)
     parser.add_argument("--signals-topic", default=topics.signals)
     parser.add_argument("--dead-letter-topic", default=topics.dead_letter)
     parser.add_argument("--late-topic", default=topics.late)
     parser.add_argument("--suppressed-topic", default=topics.suppressed,
                         help=f"hits suppression rules took, with rule and reason (default {topics.suppressed})")
+
+
+def add_kafka_job_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap-servers", required=False, help="Kafka bootstrap servers, HOST:PORT")
+    add_topic_args(parser, "input topic, optionally with a fixed format")
     parser.add_argument("--group-id", default="ttpflow", help="Kafka consumer group (default ttpflow)")
     parser.add_argument("--transactional-id-prefix", default="ttpflow",
                         help="prefix of the alert sink's Kafka transactional ids; unique per job")

@@ -42,6 +42,15 @@ def _check_duration(value: str | int | None) -> str | int | None:
     return value
 
 
+def technique_ids(ids: list[str]) -> list[str]:
+    """ATT&CK technique ids, upper-cased (a field validator's body, shared by every rule kind)."""
+    out = [t.strip().upper() for t in ids]
+    for tid in out:
+        if not _TECHNIQUE.match(tid):
+            raise ValueError(f"expected an ATT&CK technique id like T1055 or T1055.012, got {tid!r}")
+    return out
+
+
 class HitMatcher(BaseModel):
     """What one hit must show. Kinds are OR-ed (any technique, any tactic, any rule id); ``where`` is
     AND-ed with them: every field predicate must hold as well."""
@@ -59,11 +68,7 @@ class HitMatcher(BaseModel):
     @field_validator("techniques")
     @classmethod
     def _technique_ids(cls, ids: list[str]) -> list[str]:
-        out = [t.strip().upper() for t in ids]
-        for tid in out:
-            if not _TECHNIQUE.match(tid):
-                raise ValueError(f"expected an ATT&CK technique id like T1055 or T1055.012, got {tid!r}")
-        return out
+        return technique_ids(ids)
 
     @field_validator("tactics")
     @classmethod

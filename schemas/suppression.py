@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.rules import _check_duration, duration_ms
+from schemas.rules import _check_duration, duration_ms, technique_ids
 
-_TECHNIQUE = re.compile(r"^T\d{1,4}(\.\d{1,3})?$")
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$|^24:00$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
 _DAY_ALIASES = {d: i for i, d in enumerate(DAYS)} | {
@@ -75,11 +74,7 @@ class Match(BaseModel):
     @field_validator("techniques")
     @classmethod
     def _technique_ids(cls, ids: list[str]) -> list[str]:
-        out = [t.strip().upper() for t in ids]
-        for tid in out:
-            if not _TECHNIQUE.match(tid):
-                raise ValueError(f"expected an ATT&CK technique id like T1569 or T1569.002, got {tid!r}")
-        return out
+        return technique_ids(ids)
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -77,16 +77,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     topics.add_argument("--bootstrap-servers", default=None, metavar="HOST:PORT", help="any broker")
     topics.add_argument("--partitions", type=int, default=1, metavar="N",
                         help="partitions of the topics created (default 1; existing topics are left as they are)")
-    job_topics = Topics()
-    topics.add_argument("--raw-topic", action="append", dest="raw_topics", metavar="TOPIC[=FORMAT]",
-                        help=f"input topic (default {job_topics.raw[0]}; repeatable; =FORMAT is ignored here)")
-    topics.add_argument("--alerts-topic", default=job_topics.alerts)
-    topics.add_argument("--signals-topic", default=job_topics.signals)
-    topics.add_argument("--dead-letter-topic", default=job_topics.dead_letter)
-    topics.add_argument("--late-topic", default=job_topics.late)
-    topics.add_argument("--suppressed-topic", default=job_topics.suppressed)
-    from jobs.options import add_kafka_client_args
+    from jobs.options import add_kafka_client_args, add_topic_args
 
+    add_topic_args(topics, "input topic (=FORMAT is ignored here)")
     add_kafka_client_args(topics)  # a secured broker: as the job's clients (the kafka-python subset)
     topics.set_defaults(func=_topics)
 

@@ -40,6 +40,35 @@ def ttpflow(*args: str, timeout_s: float = 300, check: bool = True) -> subproces
     return proc
 
 
+# A sequence no SQL form takes (three steps): it runs on the Python path.
+THREE_STEP_SEQUENCE = """kind: sequence
+id: test-seq-three
+title: Injection, discovery, C2 (three steps, so the Python path)
+group_by: host
+within: 30m
+level: high
+steps:
+  - techniques: [T1055]
+  - techniques: [T1082]
+  - techniques: [T1071]
+"""
+
+
+def wait_for_signal(bootstrap: str, topic: str, event_id: str, timeout_s: float = 90) -> None:
+    """Until the job's signals topic holds the signal of ``event_id`` (committed or not)."""
+    import time
+
+    from tests.conftest import consume_from_kafka
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for record in consume_from_kafka(bootstrap, topic, timeout_s=5):
+            if json.loads(record.value)["event"].get("id") == event_id:
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"no signal for {event_id} within {timeout_s}s")
+
+
 def stop_job(proc: subprocess.Popen[Any], grace_s: float = 30) -> None:
     """End a job started in the background (``ttpflow run`` on Kafka): SIGTERM, then SIGKILL."""
     proc.terminate()

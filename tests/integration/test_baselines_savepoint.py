@@ -17,20 +17,11 @@ from typing import Any
 
 from jobs.local.cluster import FlinkCluster
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import plain_event, ttpflow
+from tests.integration.jobrun import plain_event, ttpflow, wait_for_signal
 
 H = 3_600_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
-
-def _wait_for_signal(bootstrap: str, topic: str, event_id: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for record in consume_from_kafka(bootstrap, topic, timeout_s=5):
-            if json.loads(record.value)["event"].get("id") == event_id:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"no signal for {event_id} within {timeout_s}s")
 
 
 def test_decayed_counts_survive_stop_with_savepoint_and_resume(
@@ -56,7 +47,7 @@ def test_decayed_counts_survive_stop_with_savepoint_and_resume(
                for h in range(30) for m in range(3)]
     history.append(plain_event("bsp-tick", T0 + 31 * H, "bs-other", "T1082"))  # closes the windows up to hour 30
     produce_to_kafka(kafka_broker, topics["raw"], [json.dumps(e).encode() for e in history])
-    _wait_for_signal(kafka_broker, topics["signals"], "bsp-tick")
+    wait_for_signal(kafka_broker, topics["signals"], "bsp-tick", timeout_s=120)
     time.sleep(6)  # the closed windows' updates reach the scorers' broadcast state; checkpoints follow
     savepoint = ttpflow("stop", *flink_cluster, "--savepoint", str(tmp_path / "sp")).stdout.strip()
     assert (Path(savepoint) / "_metadata").is_file()

@@ -23,7 +23,7 @@ import pytest
 from jobs.local.cluster import SAVEPOINT_META, FlinkCluster
 from jobs.local.rest import http_fetch
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
+from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow, wait_for_signal
 
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -64,7 +64,7 @@ def test_half_matched_sequence_survives_stop_with_savepoint_and_resume_with_one_
     job_id = ttpflow("submit", *flink_cluster, "--bootstrap-servers", kafka_broker, "--", *job_args).stdout.strip()
     cluster.wait_running(job_id)
     produce_to_kafka(kafka_broker, topics["raw"], [json.dumps(plain_event("sp-a", T0, "sp-host", "T1055")).encode()])
-    _wait_for_signal(kafka_broker, topics["signals"], "sp-a")
+    wait_for_signal(kafka_broker, topics["signals"], "sp-a")
 
     savepoint = ttpflow("stop", *flink_cluster, "--savepoint", str(tmp_path / "sp")).stdout.strip()
     assert (Path(savepoint) / "_metadata").is_file()
@@ -89,22 +89,13 @@ def test_half_matched_sequence_survives_stop_with_savepoint_and_resume_with_one_
         # Half a sequence of a bundled rule, for the next test's resume (which drops the extra rule's state).
         produce_to_kafka(kafka_broker, topics["raw"], [
             json.dumps(plain_event("sp-d", T0 + 41 * MIN, "sp-host2", "T1055")).encode()])
-        _wait_for_signal(kafka_broker, topics["signals"], "sp-d")
+        wait_for_signal(kafka_broker, topics["signals"], "sp-d")
     finally:
         final = ttpflow("stop", *flink_cluster, "--savepoint", str(tmp_path / "sp-final"), "--job-id", job2,
                         check=False)
         if final.returncode == 0:
             HANDOFF.update(savepoint=final.stdout.strip(), rules=rules, job_args=job_args, topics=topics)
 
-
-def _wait_for_signal(bootstrap: str, topic: str, event_id: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for record in consume_from_kafka(bootstrap, topic, timeout_s=5):
-            if json.loads(record.value)["event"].get("id") == event_id:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"no signal for {event_id} within {timeout_s}s")
 
 
 def test_a_savepoint_with_state_of_a_removed_rule_is_refused_naming_it_and_allowed_on_request(

@@ -18,23 +18,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, stop_job
+from tests.integration.jobrun import PROJECT_ROOT, THREE_STEP_SEQUENCE, plain_event, stop_job
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_714_557_600_000
 HOST = f"ctx-hot-{uuid.uuid4().hex[:8]}"  # unique: the checkpoint check below looks for it
-PYTHON_PATH_RULE = """kind: sequence
-id: test-ctx-three
-title: Injection, discovery, C2 (three steps, so the Python path)
-group_by: host
-within: 30m
-level: high
-steps:
-  - techniques: [T1055]
-  - techniques: [T1082]
-  - techniques: [T1071]
-"""
 CHECKPOINTS = PROJECT_ROOT / ".ttpflow" / "checkpoints"  # where `ttpflow run` on Kafka keeps them
 
 
@@ -85,7 +74,7 @@ class Job:
 def test_an_asset_update_takes_effect_without_a_restart(kafka_broker: str, tmp_path: Path) -> None:
     rules = tmp_path / "rules"  # the bundled pack and a Python-path rule: every operator that reads context runs
     shutil.copytree(PROJECT_ROOT / "rules", rules)
-    (rules / "sequences" / "test_python_path.yaml").write_text(PYTHON_PATH_RULE)
+    (rules / "sequences" / "test_python_path.yaml").write_text(THREE_STEP_SEQUENCE)
     suffix = uuid.uuid4().hex[:8]
     names = {k: f"ttpflow-it-ctx-{k}-{suffix}" for k in ("raw", "alerts", "signals", "dead", "late", "assets")}
     for kind, name in names.items():

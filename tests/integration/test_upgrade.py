@@ -28,22 +28,10 @@ import pytest
 from jobs.local.cluster import FLINK_BIN, SAVEPOINT_META, FlinkCluster
 from jobs.local.kafka import free_port
 from tests.conftest import consume_from_kafka, create_kafka_topic, produce_to_kafka
-from tests.integration.jobrun import PROJECT_ROOT, plain_event, ttpflow
-from tests.integration.test_cluster_savepoint import _wait_for_signal
+from tests.integration.jobrun import PROJECT_ROOT, THREE_STEP_SEQUENCE, plain_event, ttpflow, wait_for_signal
 
 V1_COMMIT = "e755f9b31d21027ed61e4387e9d8bc3485faff63"  # the last main with Python keyed state (format 1)
 PREVIOUS_MAIN = "2a55c854f39d0e82791c469bf69e94774c1df8d7"  # the SQL job before the renovation (format 2)
-THREE_STEPS = """kind: sequence
-id: test-seq-three
-title: Injection, discovery, C2 (three steps, so the Python path)
-group_by: host
-within: 30m
-level: high
-steps:
-  - techniques: [T1055]
-  - techniques: [T1082]
-  - techniques: [T1071]
-"""
 RULE = "ttpflow-seq-injection-then-c2"
 MIN = 60_000
 T0 = 1_714_557_600_000
@@ -145,7 +133,7 @@ def test_upgrade_replays_the_longest_window_and_completes_half_matched_sequences
     old_alerts = [json.loads(r.value) for r in consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=90,
                                                                   expected=1)]
     assert [a["entity"] for a in old_alerts] == ["up-1"]
-    _wait_for_signal(kafka_broker, topics["signals"], "up-2a")
+    wait_for_signal(kafka_broker, topics["signals"], "up-2a")
 
     savepoint = Path(ttpflow("stop", *opts, "--savepoint", str(tmp_path / "sp"), "--job-id", v1_job).stdout.strip())
     # What the old `ttpflow stop` wrote (this build's stop writes the current format).
@@ -187,7 +175,7 @@ def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_
     for name, tree in (("old", previous_tree), ("new", PROJECT_ROOT)):
         rules[name] = tmp_path / f"rules-{name}"
         shutil.copytree(tree / "rules", rules[name])
-        (rules[name] / "sequences" / "three_steps.yaml").write_text(THREE_STEPS)
+        (rules[name] / "sequences" / "three_steps.yaml").write_text(THREE_STEP_SEQUENCE)
     plan = ttpflow("rules", "check", "--rules-dir", str(rules["new"]), "--explain").stdout
     assert any("test-seq-three" in line and "python" in line for line in plan.splitlines()), plan
     topics, job_args = _topics_and_job_args(kafka_broker, "pm")
@@ -199,7 +187,7 @@ def test_a_savepoint_of_the_previous_main_resumes_and_completes_matches_on_both_
     _produce(kafka_broker, topics["raw"], plain_event("pm-1a", T0, "pm-1", "T1055"),
              plain_event("pm-3a", T0 + MIN, "pm-3", "T1055"), plain_event("pm-3b", T0 + 2 * MIN, "pm-3", "T1082"),
              plain_event("pm-tick1", T0 + 3 * MIN, "pm-tick", "T1082"))
-    _wait_for_signal(kafka_broker, topics["signals"], "pm-tick1")
+    wait_for_signal(kafka_broker, topics["signals"], "pm-tick1")
     savepoint = ttpflow("stop", *opts, "--savepoint", str(tmp_path / "sp"), "--job-id", old_job).stdout.strip()
     assert json.loads((Path(savepoint) / SAVEPOINT_META).read_text())["state_format"] == 2
     assert consume_from_kafka(kafka_broker, topics["alerts"], timeout_s=3) == []
