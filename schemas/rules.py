@@ -42,12 +42,12 @@ def _check_duration(value: str | int | None) -> str | int | None:
     return value
 
 
-def technique_ids(ids: list[str]) -> list[str]:
+def technique_ids(ids: list[str], example: str = "T1055 or T1055.012") -> list[str]:
     """ATT&CK technique ids, upper-cased (a field validator's body, shared by every rule kind)."""
     out = [t.strip().upper() for t in ids]
     for tid in out:
         if not _TECHNIQUE.match(tid):
-            raise ValueError(f"expected an ATT&CK technique id like T1055 or T1055.012, got {tid!r}")
+            raise ValueError(f"expected an ATT&CK technique id like {example}, got {tid!r}")
     return out
 
 

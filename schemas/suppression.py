@@ -74,7 +74,7 @@ class Match(BaseModel):
     @field_validator("techniques")
     @classmethod
     def _technique_ids(cls, ids: list[str]) -> list[str]:
-        return technique_ids(ids)
+        return technique_ids(ids, example="T1569 or T1569.002")
 
     @field_validator("fields", mode="before")
     @classmethod
